@@ -1,0 +1,3 @@
+from logtui.cli import main
+
+raise SystemExit(main())

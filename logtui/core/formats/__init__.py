@@ -1,0 +1,94 @@
+"""Line formats: names, `nginx:` specs, and per-file detection with per-line fallback."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import polars as pl
+
+from logtui.core.formats.nginx import BUILTIN_SPECS, LogFormatError, builtin, compile_log_format
+from logtui.core.formats.structured import JSON_LINES, LTSV
+
+DETECTION_SAMPLE = 200
+
+
+class LineFormat(Protocol):
+    name: str
+
+    def matches(self, line: str) -> bool: ...
+
+    def parse(self, lines: pl.Series, tag: str) -> pl.DataFrame: ...
+
+
+class UnknownFormat(ValueError):
+    pass
+
+
+def _candidates() -> list[LineFormat]:
+    # Most specific first: a tie in detection goes to the earlier one.
+    return [builtin("ingress"), builtin("vhost"), builtin("combined"), builtin("common"),
+            JSON_LINES, LTSV]
+
+
+NAMES = ("auto", "combined", "common", "vhost", "ingress", "json", "ltsv")
+
+
+class AutoFormat:
+    """Detects the format of one source from a sample, then falls back per line."""
+
+    name = "auto"
+
+    def __init__(self) -> None:
+        self.candidates = _candidates()
+        self.chosen: LineFormat | None = None
+
+    def matches(self, line: str) -> bool:
+        return any(candidate.matches(line) for candidate in self.candidates)
+
+    def detect(self, lines: pl.Series) -> LineFormat | None:
+        sample = [line for line in lines.head(DETECTION_SAMPLE * 4) if line][:DETECTION_SAMPLE]
+        scores = [sum(map(candidate.matches, sample)) for candidate in self.candidates]
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=None)
+        return self.candidates[best] if best is not None and scores[best] else None
+
+    def parse(self, lines: pl.Series, tag: str) -> pl.DataFrame:
+        if self.chosen is None:
+            self.chosen = self.detect(lines)
+        order = self.candidates
+        if self.chosen is not None:
+            order = [self.chosen, *(c for c in self.candidates if c is not self.chosen)]
+        frame = order[0].parse(lines, tag)
+        for fallback in order[1:]:
+            unparsed = ~frame["parsed"]
+            if not unparsed.any():
+                break
+            rows = unparsed.arg_true()
+            reparsed = fallback.parse(lines.gather(rows), tag)
+            if not reparsed["parsed"].any():
+                continue
+            frame = frame.with_row_index("_row")
+            frame = (pl.concat([frame.filter(pl.col("parsed")),
+                                reparsed.with_columns(_row=rows.cast(pl.UInt32))
+                                .select(frame.columns)])
+                     .sort("_row").drop("_row"))
+        return frame
+
+
+def get_format(spec: str) -> LineFormat:
+    """A format by name, or `nginx:<log_format line>`; auto gives a fresh detector."""
+    if spec == "auto":
+        return AutoFormat()
+    if spec.startswith("nginx:"):
+        return compile_log_format(spec.removeprefix("nginx:"), "nginx")
+    if spec in BUILTIN_SPECS:
+        return builtin(spec)
+    if spec == "json":
+        return JSON_LINES
+    if spec == "ltsv":
+        return LTSV
+    raise UnknownFormat(
+        f"unknown format {spec!r}: expected one of {', '.join(NAMES)} or nginx:'<log_format>'"
+    )
+
+
+__all__ = ["NAMES", "AutoFormat", "LineFormat", "LogFormatError", "UnknownFormat", "get_format"]

@@ -1,0 +1,140 @@
+"""nginx `log_format` lines compiled to a column parser, and the classic formats.
+
+`compile_log_format('$remote_addr - $remote_user [$time_local] "$request" ...')` turns
+each `$variable` into a capture group shaped by the text that follows it, and maps the
+standard variables onto the normalised columns. Variables with no column are kept as
+record fields under their own names. combined, common and vhost_combined are the same
+compiler applied to their well-known definitions.
+"""
+
+from __future__ import annotations
+
+import re
+
+from logtui.core.formats.regex import (
+    RegexFormat,
+    Target,
+    as_float,
+    as_int,
+    first_address,
+    strip_port,
+    sum_of_times,
+)
+
+VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+# Where each standard variable goes. Several may feed one column; the first present
+# in this order wins (e.g. $request_time before $upstream_response_time).
+TARGETS: dict[str, Target] = {
+    "remote_addr": Target("ip", first_address),
+    "realip_remote_addr": Target("ip", first_address),
+    "http_x_real_ip": Target("ip", first_address),
+    "http_x_forwarded_for": Target("ip", first_address),
+    "binary_remote_addr": Target("ip", first_address),
+    "request": Target("request"),
+    "request_method": Target("method"),
+    "request_uri": Target("path"),
+    "uri": Target("path"),
+    "document_uri": Target("path"),
+    "status": Target("status", as_int),
+    "body_bytes_sent": Target("bytes", as_int),
+    "bytes_sent": Target("bytes", as_int),
+    "request_time": Target("latency", as_float),
+    "upstream_response_time": Target("latency", sum_of_times),
+    "http_user_agent": Target("ua"),
+    "http_referer": Target("referer"),
+    "host": Target("host"),
+    "http_host": Target("host"),
+    "server_name": Target("host"),
+    "vhost": Target("host", strip_port),
+    "time_local": Target("time", time_kind="clf"),
+    "time_iso8601": Target("time", time_kind="iso8601"),
+    "msec": Target("time", time_kind="epoch"),
+}
+PRIORITY = {name: rank for rank, name in enumerate(TARGETS)}
+
+# Capture shapes for variables whose values have a known form; these keep format
+# detection honest (a 3-digit status, digits for sizes) instead of matching anything.
+SHAPES: dict[str, str] = {
+    "status": r"\d{3}|-",
+    "body_bytes_sent": r"\d+|-",
+    "bytes_sent": r"\d+|-",
+    "request_length": r"\d+|-",
+    "request_time": r"\d+(?:\.\d+)?|-",
+    "msec": r"\d+(?:\.\d+)?",
+    "time_local": r"\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}",
+    "time_iso8601": r"\d{4}-\d{2}-\d{2}T[^\s\"]+",
+}
+ADDRESS_VARIABLES = {"remote_addr", "realip_remote_addr", "http_x_forwarded_for",
+                     "http_x_real_ip", "binary_remote_addr"}
+# One address, or what proxies in front of nginx leave there: 'a, b, c', optionally
+# quoted, and then possibly the connecting address: '"a, b" c' (as Filebeat accepts).
+ADDRESS_LIST = r'(?:"[^"]*"|[^\s,"]+(?:, ?[^\s,"]+)+)(?: [^\s,"]+)?|[^\s,"]+'
+QUOTED = r'(?:[^"\\]|\\.)*'               # a quoted value may contain \" escapes
+
+COMBINED = ('$remote_addr $remote_ident $remote_user [$time_local] "$request" $status '
+            '$body_bytes_sent "$http_referer" "$http_user_agent"')
+COMMON = '$remote_addr $remote_ident $remote_user [$time_local] "$request" $status $body_bytes_sent'
+VHOST_COMBINED = f"$vhost {COMBINED}"
+INGRESS = (f"{COMBINED} $request_length $request_time [$proxy_upstream_name] "
+           "[$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length "
+           "$upstream_response_time $upstream_status $req_id")
+
+
+class LogFormatError(ValueError):
+    """A log_format line that cannot be compiled."""
+
+
+def _capture(name: str, before: str, after: str, allow_tail: bool) -> str:
+    if name in SHAPES:
+        return SHAPES[name]
+    if name in ADDRESS_VARIABLES and after.startswith(" "):
+        return ADDRESS_LIST
+    if before.endswith('"') and after.startswith('"'):
+        return QUOTED
+    if not after:
+        return r"\S*" if allow_tail else r".*"
+    stop = re.escape(after[0])
+    return rf"[^{stop}]*" if after[0] != " " else r"\S*"
+
+
+def compile_log_format(spec: str, name: str = "nginx", *, allow_tail: bool = False) -> RegexFormat:
+    """Compile an nginx log_format line; `allow_tail` accepts extra trailing fields."""
+    pieces = VARIABLE.split(spec)
+    # split() yields literal, {name}, name, literal, ... : regroup into (literal, variable) pairs
+    literals = pieces[0::3]
+    names = [braced or bare for braced, bare in zip(pieces[1::3], pieces[2::3], strict=True)]
+    if not names:
+        raise LogFormatError(f"log_format {spec!r} has no $variables")
+    pattern = [re.escape(literals[0])]
+    seen: set[str] = set()
+    for index, variable in enumerate(names):
+        before, after = literals[index], literals[index + 1]
+        capture = _capture(variable, before, after, allow_tail)
+        # a repeated variable must not redefine its group
+        group = f"(?:{capture})" if variable in seen else f"(?P<{variable}>{capture})"
+        seen.add(variable)
+        pattern.append(group)
+        pattern.append(re.escape(after))
+    tail = "_tail" if allow_tail else None
+    pattern.append(rf"(?:\s+(?P<{tail}>.*?))?\s*$" if tail else r"\s*$")
+    targets = {v: TARGETS[v] for v in sorted(seen & TARGETS.keys(), key=PRIORITY.__getitem__)}
+    extras = tuple(v for v in names if v not in TARGETS and v not in _IGNORED)
+    return RegexFormat(name=name, pattern="".join(pattern), targets=targets,
+                       extra_groups=tuple(dict.fromkeys(extras)), tail_group=tail)
+
+
+# Placeholders of the classic formats that carry nothing worth a record field.
+_IGNORED = {"remote_ident"}
+
+BUILTIN_SPECS = {
+    "combined": COMBINED,
+    "common": COMMON,
+    "vhost": VHOST_COMBINED,
+    "ingress": INGRESS,
+}
+
+
+def builtin(name: str) -> RegexFormat:
+    return compile_log_format(BUILTIN_SPECS[name], name, allow_tail=True)
+

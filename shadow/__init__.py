@@ -1,0 +1,1 @@
+"""shadow: mirror production traffic to staging and diff the responses."""
