@@ -25,9 +25,11 @@ class UnknownFormat(ValueError):
 
 
 def _candidates() -> list[LineFormat]:
-    # Most specific first: a tie in detection goes to the earlier one.
-    return [builtin("ingress"), builtin("vhost"), builtin("combined"), builtin("common"),
-            JSON_LINES, LTSV]
+    # Most specific first: a tie in detection goes to the earlier one. `common` comes
+    # last because every combined line also matches it (with a longer tail): it is
+    # chosen only when nothing else matches, and otherwise serves as a per-line fallback.
+    return [builtin("ingress"), builtin("vhost"), builtin("combined"), JSON_LINES, LTSV,
+            builtin("common")]
 
 
 NAMES = ("auto", "combined", "common", "vhost", "ingress", "json", "ltsv")
@@ -47,9 +49,12 @@ class AutoFormat:
 
     def detect(self, lines: pl.Series) -> LineFormat | None:
         sample = [line for line in lines.head(DETECTION_SAMPLE * 4) if line][:DETECTION_SAMPLE]
-        scores = [sum(map(candidate.matches, sample)) for candidate in self.candidates]
-        best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=None)
-        return self.candidates[best] if best is not None and scores[best] else None
+        *specific, fallback = self.candidates
+        scores = [sum(map(candidate.matches, sample)) for candidate in specific]
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        if scores[best]:
+            return specific[best]
+        return fallback if any(map(fallback.matches, sample)) else None
 
     def parse(self, lines: pl.Series, tag: str) -> pl.DataFrame:
         if self.chosen is None:

@@ -65,6 +65,12 @@ SHAPES: dict[str, str] = {
     "time_local": r"\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}",
     "time_iso8601": r"\d{4}-\d{2}-\d{2}T[^\s\"]+",
 }
+# $upstream_* list one value per upstream tried: "0.100, 0.004 : 0.2" (nginx docs).
+UPSTREAM_LIST = r"[^\s,]+(?:(?:, | : )[^\s,]+)*"
+SHAPES.update(dict.fromkeys(
+    ("upstream_response_time", "upstream_connect_time", "upstream_header_time",
+     "upstream_status", "upstream_addr", "upstream_response_length",
+     "upstream_bytes_received", "upstream_bytes_sent"), UPSTREAM_LIST))
 ADDRESS_VARIABLES = {"remote_addr", "realip_remote_addr", "http_x_forwarded_for",
                      "http_x_real_ip", "binary_remote_addr"}
 # One address, or what proxies in front of nginx leave there: 'a, b, c', optionally

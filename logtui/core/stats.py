@@ -1,0 +1,274 @@
+"""Rolling, mergeable traffic statistics built from time buckets.
+
+Each `Bucket` holds what the panels need for one slice of time: counts by status code,
+bytes, a latency sketch, bot hits, and bounded top-k summaries. Every part merges
+exactly, so a window is the merge of its buckets and several sources or aggregators
+merge the same way. A batch of events is folded in with a handful of vectorised
+group-bys; Python only touches the aggregated rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from logtui.core.sketch import SMALLEST, LatencySketch, bin_index_expr
+from logtui.core.topk import TopK, summarise
+
+# Dimensions with a bounded top-k per bucket, and the column each counts.
+TOP_DIMENSIONS = {"paths": "path", "ips": "ip", "countries": "country", "uas": "ua"}
+TOP_CAPACITY = 100
+# A window of 'all' keeps at most this many buckets, doubling their width when full,
+# so memory stays flat however long the input.
+MAX_BUCKETS = 360
+CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def status_class(code: int) -> str:
+    return f"{code // 100}xx"
+
+
+@dataclass
+class BotStats:
+    hits: int = 0
+    errors: int = 0          # responses >= 400
+    last_seen: float = -math.inf
+
+    def merge(self, other: BotStats) -> None:
+        self.hits += other.hits
+        self.errors += other.errors
+        self.last_seen = max(self.last_seen, other.last_seen)
+
+
+@dataclass
+class Bucket:
+    start: float
+    total: int = 0
+    unparsed: int = 0
+    bytes: int = 0
+    newest: float = -math.inf
+    status: dict[int, int] = field(default_factory=dict)
+    latency: LatencySketch = field(default_factory=LatencySketch)
+    bots: dict[str, BotStats] = field(default_factory=dict)
+    tops: dict[str, TopK] = field(
+        default_factory=lambda: {name: TopK(TOP_CAPACITY) for name in TOP_DIMENSIONS})
+
+    def merge(self, other: Bucket) -> None:
+        self.total += other.total
+        self.unparsed += other.unparsed
+        self.bytes += other.bytes
+        self.newest = max(self.newest, other.newest)
+        for code, n in other.status.items():
+            self.status[code] = self.status.get(code, 0) + n
+        self.latency.merge(other.latency)
+        for name, bot in other.bots.items():
+            self.bots.setdefault(name, BotStats()).merge(bot)
+        for name, top in other.tops.items():
+            self.tops[name].merge(top)
+
+    def classes(self) -> dict[str, int]:
+        counts = dict.fromkeys(CLASSES, 0)
+        for code, n in self.status.items():
+            name = status_class(code)
+            counts[name] = counts.get(name, 0) + n
+        return counts
+
+
+def _by_bucket(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[Any, int]]]:
+    """(bucket, key, count) rows grouped by bucket, in their order."""
+    grouped: dict[int, list[tuple[Any, int]]] = {}
+    for bucket, key, count in rows:
+        grouped.setdefault(bucket, []).append((key, count))
+    return grouped
+
+
+def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
+    """Aggregate a batch of events (with times) into buckets keyed by start // width."""
+    frame = frame.with_columns(bucket=(pl.col("time") / width).floor().cast(pl.Int64))
+    buckets: dict[int, Bucket] = {}
+    summary = frame.group_by("bucket").agg(
+        total=pl.len(),
+        unparsed=(~pl.col("parsed")).sum(),
+        bytes=pl.col("bytes").sum(),
+        newest=pl.col("time").max(),
+    )
+    for row in summary.iter_rows(named=True):
+        buckets[row["bucket"]] = Bucket(start=row["bucket"] * width, total=row["total"],
+                                        unparsed=row["unparsed"], bytes=row["bytes"] or 0,
+                                        newest=row["newest"])
+    statuses = frame.filter(pl.col("status").is_not_null()).group_by("bucket", "status").len()
+    for key, code, n in statuses.iter_rows():
+        buckets[key].status[code] = n
+    _fold_latency(frame, buckets)
+    bots = frame.filter(pl.col("bot").is_not_null()).group_by("bucket", "bot").agg(
+        hits=pl.len(), errors=(pl.col("status") >= 400).sum(), last=pl.col("time").max())
+    for key, name, hits, errors, last in bots.iter_rows():
+        buckets[key].bots[name] = BotStats(hits, errors, last)
+    for dimension, column in TOP_DIMENSIONS.items():
+        _fold_top(frame, column, dimension, buckets)
+    return buckets
+
+
+def _fold_latency(frame: pl.DataFrame, buckets: dict[int, Bucket]) -> None:
+    latency = pl.col("latency")
+    timed = frame.filter(latency.is_not_null() & (latency >= 0))
+    if timed.is_empty():
+        return
+    per_bucket = timed.group_by("bucket").agg(
+        count=pl.len(), total=latency.sum(), low=latency.min(), high=latency.max(),
+        zeros=(latency < SMALLEST).sum())
+    bins = (timed.filter(latency >= SMALLEST)
+            .group_by("bucket", bin_index_expr(latency).alias("index")).len())
+    bins_by_bucket: dict[int, dict[int, int]] = {}
+    for key, index, n in bins.iter_rows():
+        bins_by_bucket.setdefault(key, {})[index] = n
+    for row in per_bucket.iter_rows(named=True):
+        buckets[row["bucket"]].latency.add_counts(
+            bins_by_bucket.get(row["bucket"], {}), row["zeros"], row["count"], row["total"],
+            row["low"], row["high"])
+
+
+def _fold_top(frame: pl.DataFrame, column: str, dimension: str,
+              buckets: dict[int, Bucket]) -> None:
+    counts = frame.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
+    if counts.is_empty():
+        return
+    weights = dict(counts.group_by("bucket").agg(pl.col("len").sum()).iter_rows())
+    # Summarise the batch per bucket before touching Python: only the capacity+1 largest
+    # counts matter to a Misra-Gries summary (the last of them is the threshold).
+    ranked = (counts.sort(["bucket", "len"], descending=[False, True])
+              .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1))
+    for key, rows in _by_bucket(ranked.iter_rows()).items():
+        buckets[key].tops[dimension].add_summary(summarise(rows, TOP_CAPACITY), weights[key])
+
+
+Clock = Callable[[], float]
+
+
+class RollingStats:
+    """The window over buckets: `add` batches, `snapshot()` merges what the window covers.
+
+    With a clock (live mode) the window ends now; without one (batch mode) it ends at the
+    newest event seen, so an old log file shows its own last minutes.
+    """
+
+    def __init__(self, window: float | None, bucket: float, clock: Clock | None = None) -> None:
+        self.window = window
+        self.width = bucket
+        self.clock = clock
+        self.buckets: dict[int, Bucket] = {}
+        self.newest = -math.inf
+        self.late = 0   # events older than the window when they arrived
+
+    def now(self) -> float:
+        if self.clock is not None:
+            return max(self.clock(), self.newest) if self.newest > -math.inf else self.clock()
+        return self.newest
+
+    def add(self, frame: pl.DataFrame) -> None:
+        """Fold a batch of events (every row with a time) into the window."""
+        if not frame.is_empty():
+            self.add_buckets(fold(frame, self.width).values())
+
+    def add_buckets(self, buckets: Iterable[Bucket]) -> None:
+        """Merge buckets folded elsewhere (a worker thread, another aggregator)."""
+        buckets = list(buckets)
+        for bucket in buckets:
+            self.newest = max(self.newest, bucket.newest)
+        horizon = self.now() - self.window if self.window is not None else -math.inf
+        for bucket in buckets:
+            if bucket.start + self.width <= horizon:
+                self.late += bucket.total
+                continue
+            # buckets folded at a finer width (before a coarsening) fall inside one of ours
+            key = math.floor(bucket.start / self.width)
+            existing = self.buckets.get(key)
+            if existing is None:
+                bucket.start = key * self.width
+                self.buckets[key] = bucket
+            else:
+                existing.merge(bucket)
+        self._evict()
+
+    def _evict(self) -> None:
+        if self.window is None:
+            while len(self.buckets) > MAX_BUCKETS:
+                self._coarsen()
+            return
+        horizon = self.now() - self.window
+        for key in [k for k, b in self.buckets.items() if b.start + self.width <= horizon]:
+            del self.buckets[key]
+
+    def _coarsen(self) -> None:
+        self.width *= 2
+        merged: dict[int, Bucket] = {}
+        for key in sorted(self.buckets):
+            bucket = self.buckets[key]
+            target = merged.get(key // 2)
+            if target is None:
+                bucket.start = (key // 2) * self.width
+                merged[key // 2] = bucket
+            else:
+                target.merge(bucket)
+        self.buckets = merged
+
+    def window_buckets(self) -> list[Bucket]:
+        self._evict()
+        return [self.buckets[k] for k in sorted(self.buckets)]
+
+    def merged(self, buckets: Iterable[Bucket] | None = None) -> Bucket:
+        total = Bucket(start=math.nan)
+        for bucket in self.window_buckets() if buckets is None else buckets:
+            total.merge(bucket)
+        return total
+
+    def series(self) -> list[Bucket]:
+        """The window's buckets oldest first, with empty ones filling the gaps."""
+        buckets = self.window_buckets()
+        if self.window is not None:
+            last = math.floor(self.now() / self.width)
+            first = last - math.ceil(self.window / self.width) + 1
+        elif buckets:
+            first, last = math.floor(buckets[0].start / self.width), math.floor(
+                buckets[-1].start / self.width)
+        else:
+            return []
+        return [self.buckets.get(key) or Bucket(start=key * self.width)
+                for key in range(first, last + 1)]
+
+    def snapshot(self, top: int = 10) -> dict[str, Any]:
+        """The window as plain data: what `--once` and `--no-ui` print as JSON."""
+        series = self.series()
+        merged = self.merged(series)
+        return {
+            "window": self.window if self.window is not None else "all",
+            "bucket": self.width,
+            "end": self.now() if self.newest > -math.inf or self.clock else None,
+            "total": merged.total,
+            "parsed": merged.total - merged.unparsed,
+            "unparsed": merged.unparsed,
+            "late": self.late,
+            "bytes": merged.bytes,
+            "status": {str(code): merged.status[code] for code in sorted(merged.status)},
+            "classes": merged.classes(),
+            "latency": merged.latency.summary(),
+            "bots": {name: bot.hits for name, bot in
+                     sorted(merged.bots.items(), key=lambda item: (-item[1].hits, item[0]))},
+            "crawlers": [
+                {"name": name, "hits": bot.hits, "errors": bot.errors, "last_seen": bot.last_seen}
+                for name, bot in sorted(merged.bots.items(), key=lambda i: (-i[1].hits, i[0]))
+            ],
+            **{f"top_{dimension}" if dimension != "countries" else dimension:
+               [{TOP_DIMENSIONS[dimension]: key, "count": n}
+                for key, n in merged.tops[dimension].top(top)]
+               for dimension in TOP_DIMENSIONS},
+            "series": [
+                {"start": bucket.start, "total": bucket.total, **bucket.classes(),
+                 "p95": bucket.latency.quantile(0.95)}
+                for bucket in series
+            ],
+        }

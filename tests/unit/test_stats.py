@@ -1,0 +1,86 @@
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logtui.core.event import conform
+from logtui.core.stats import MAX_BUCKETS, RollingStats
+
+
+def frame(times: list[float], statuses: list[int | None] | None = None,
+          paths: list[str] | None = None, latencies: list[float | None] | None = None,
+          bots: list[str | None] | None = None) -> pl.DataFrame:
+    n = len(times)
+    return conform(pl.DataFrame({
+        "time": times,
+        "parsed": [s is not None for s in statuses] if statuses else [True] * n,
+        "status": statuses or [200] * n,
+        "path": paths or ["/"] * n,
+        "latency": latencies or [0.1] * n,
+        "bot": bots or [None] * n,
+        "bytes": [10] * n,
+    }, strict=False))
+
+
+def test_a_snapshot_counts_statuses_classes_bytes_and_bots() -> None:
+    stats = RollingStats(None, 10)
+    stats.add(frame([1, 2, 3, 15], [200, 404, 503, None], ["/a", "/b", "/a", "/c"],
+                    bots=["Googlebot", None, "Googlebot", None]))
+    snap = stats.snapshot()
+    assert snap["total"] == 4 and snap["unparsed"] == 1 and snap["parsed"] == 3
+    assert snap["status"] == {"200": 1, "404": 1, "503": 1}
+    assert snap["classes"] == {"1xx": 0, "2xx": 1, "3xx": 0, "4xx": 1, "5xx": 1}
+    assert snap["bytes"] == 40
+    assert snap["bots"] == {"Googlebot": 2}
+    assert snap["crawlers"][0]["errors"] == 1
+    assert snap["top_paths"][0] == {"path": "/a", "count": 2}
+    assert [point["total"] for point in snap["series"]] == [3, 1]
+
+
+def test_the_window_ends_at_the_newest_event_in_batch_mode_and_drops_old_buckets() -> None:
+    stats = RollingStats(60, 10)
+    stats.add(frame([0, 5, 100, 130, 150]))
+    snap = stats.snapshot()
+    # window (90, 150]: buckets starting at 100, 130 and 150 remain
+    assert snap["total"] == 3
+    assert len(snap["series"]) == 6
+    stats.add(frame([1.0]))
+    assert stats.late == 1 + 2  # the late event, and the two evicted buckets never merged
+
+
+def test_live_mode_ends_the_window_at_the_clock() -> None:
+    now = [1000.0]
+    stats = RollingStats(60, 10, clock=lambda: now[0])
+    stats.add(frame([990.0, 995.0]))
+    assert stats.snapshot()["total"] == 2
+    now[0] = 1100.0
+    assert stats.snapshot()["total"] == 0
+
+
+def test_window_all_coarsens_instead_of_growing() -> None:
+    stats = RollingStats(None, 1)
+    times = [float(t) for t in range(0, 10_000, 3)]
+    stats.add(frame(times))
+    assert len(stats.buckets) <= MAX_BUCKETS
+    assert stats.snapshot()["total"] == len(times)
+    assert sum(point["total"] for point in stats.snapshot()["series"]) == len(times)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 500), st.sampled_from([200, 301, 404, 500]),
+                          st.sampled_from(["/a", "/b", "/c"]), st.floats(0.0001, 5)),
+                min_size=1, max_size=60),
+       st.integers(min_value=0, max_value=60))
+def test_statistics_of_split_input_merge_to_those_of_the_whole(
+        rows: list[tuple[float, int, str, float]], cut: int) -> None:
+    times, statuses, paths, latencies = (list(column) for column in zip(*rows, strict=True))
+    whole = RollingStats(None, 10)
+    whole.add(frame(times, statuses, paths, latencies))  # type: ignore[arg-type]
+    parts = RollingStats(None, 10)
+    for part in (slice(0, cut), slice(cut, None)):
+        if times[part]:
+            parts.add(frame(times[part], statuses[part], paths[part], latencies[part]))  # type: ignore[arg-type]
+    a, b = whole.snapshot(), parts.snapshot()
+    for key in ("total", "status", "classes", "bytes", "top_paths", "series"):
+        assert a[key] == b[key], key
+    for key in ("count", "p50", "p95", "p99", "min", "max"):
+        assert a["latency"][key] == b["latency"][key]
