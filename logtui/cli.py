@@ -1,5 +1,163 @@
-"""Command line entry point (filled in below)."""
+"""The `logtui` command line: arguments, validation, and the exit-code contract.
+
+Exit codes: 0 ok, 2 usage error (a one-line message naming the bad argument),
+1 runtime failure (a one-line cause). A user mistake never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from logtui import __version__
+from logtui.core.durations import DurationError, parse_duration, parse_window
+from logtui.core.enrich import Enricher
+from logtui.core.filters import FilterError, compile_filter
+from logtui.core.formats import LogFormatError, UnknownFormat, get_format
+from logtui.core.geo import GeoDatabaseError, GeoLookup
+from logtui.core.pipeline import Pipeline
 
 
-def main(argv: list[str] | None = None) -> int:
-    return 0
+class UsageError(Exception):
+    """Bad arguments: exit 2."""
+
+
+class RuntimeFailure(Exception):
+    """The command could not do its job: exit 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+@dataclass(frozen=True)
+class TailOptions:
+    paths: list[str]
+    pipeline: Pipeline
+    window: float | None
+    bucket: float
+    interval: float
+    from_start: bool
+    lines: int | None
+    top: int
+
+
+def _duration(flag: str, text: str, *, window: bool = False) -> float | None:
+    try:
+        return parse_window(text) if window else parse_duration(text)
+    except DurationError as error:
+        raise UsageError(f"{flag} {error}") from None
+
+
+def tail_options(args: argparse.Namespace) -> TailOptions:
+    """Validate everything before any work starts, so errors come first and alone."""
+    try:
+        get_format(args.format)
+    except (UnknownFormat, LogFormatError) as error:
+        raise UsageError(f"--format: {error}") from None
+    try:
+        query = compile_filter(args.filter or "")
+    except FilterError as error:
+        raise UsageError(f"--filter {args.filter!r}: {error}") from None
+    geo = None
+    if args.geoip:
+        try:
+            geo = GeoLookup.open(args.geoip)
+        except GeoDatabaseError as error:
+            raise UsageError(f"--geoip {error}") from None
+    window = _duration("--window", args.window, window=True)
+    bucket = _duration("--bucket", args.bucket)
+    interval = _duration("--interval", args.interval)
+    assert bucket is not None and interval is not None
+    if args.lines is not None and args.lines < 0:
+        raise UsageError(f"--lines {args.lines}: expected a count of lines, 0 or more")
+    if args.top < 1:
+        raise UsageError(f"--top {args.top}: expected 1 or more")
+    if not args.paths:
+        raise UsageError("tail: give at least one file, glob, or '-' for standard input")
+    pipeline = Pipeline(args.format, Enricher.default(geo), query)
+    return TailOptions(paths=args.paths, pipeline=pipeline, window=window, bucket=bucket,
+                       interval=interval, from_start=args.from_start, lines=args.lines,
+                       top=args.top)
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    from logtui import headless
+
+    if args.window is None:
+        # batch mode summarises the whole input unless told otherwise
+        args.window = "all" if args.once else "5m"
+    options = tail_options(args)
+    if args.once:
+        return headless.run_once(options, sys.stdout)
+    return headless.run_follow(options, sys.stdout)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="logtui", description="A live terminal dashboard for web access logs.")
+    parser.add_argument("--version", action="version", version=f"logtui {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    tail = commands.add_parser(
+        "tail", help="follow log files (and/or stdin) and summarise the traffic",
+        description="Follow access logs through rotation and summarise them: status codes, "
+                    "latency percentiles, crawlers, top paths and clients. --once reads what "
+                    "exists and prints one JSON summary; --no-ui prints a JSON snapshot per "
+                    "--interval.",
+        epilog="Formats: auto (detected per file, falling back per line), combined, common, "
+               "vhost (vhost_combined), ingress (ingress-nginx), json (JSON Lines, common field "
+               "aliases), ltsv, or nginx:'<log_format line>' e.g. "
+               "nginx:'$remote_addr [$time_local] \"$request\" $status $request_time'.")
+    tail.add_argument("paths", nargs="*", metavar="PATH",
+                      help="files or quoted globs to follow ('-' reads standard input)")
+    tail.add_argument("--format", default="auto", metavar="FORMAT",
+                      help="auto|combined|common|vhost|ingress|json|ltsv|nginx:'<log_format>' "
+                           "(default: auto)")
+    start = tail.add_mutually_exclusive_group()
+    start.add_argument("--from-start", action="store_true",
+                       help="read existing content from the start of each file")
+    start.add_argument("--lines", type=int, metavar="N",
+                       help="read the last N existing lines of each file first (default: 1000; "
+                            "with --once: every line)")
+    tail.add_argument("--window", metavar="DURATION",
+                      help="rolling window, e.g. 5m, 1h, or 'all' (default: 5m; with --once: all)")
+    tail.add_argument("--bucket", default="10s", metavar="DURATION",
+                      help="time-bucket size of the series (default: 10s)")
+    tail.add_argument("--filter", metavar="EXPR",
+                      help="only count events matching EXPR, e.g. 'status:5xx -bot:*'")
+    tail.add_argument("--geoip", metavar="PATH.mmdb",
+                      help="MaxMind/DB-IP country or city database for client countries")
+    mode = tail.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true",
+                      help="read what exists, print one JSON summary and exit")
+    mode.add_argument("--no-ui", action="store_true",
+                      help="follow and print one JSON snapshot per --interval (one per line)")
+    tail.add_argument("--interval", default="1s", metavar="DURATION",
+                      help="how often --no-ui prints a snapshot (default: 1s)")
+    tail.add_argument("--top", type=int, default=10, metavar="N",
+                      help="entries in each top list of the JSON output (default: 10)")
+    tail.set_defaults(run=run_tail)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args))
+    except UsageError as error:
+        print(f"logtui: {error}", file=sys.stderr)
+        return 2
+    except RuntimeFailure as error:
+        print(f"logtui: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `logtui tail --no-ui | head`: the reader left; that is not an error
+        sys.stderr.close()
+        return 0

@@ -87,63 +87,64 @@ def _by_bucket(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[Any, int
 
 
 def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
-    """Aggregate a batch of events (with times) into buckets keyed by start // width."""
-    frame = frame.with_columns(bucket=(pl.col("time") / width).floor().cast(pl.Int64))
+    """Aggregate a batch of events (with times) into buckets keyed by start // width.
+
+    Every aggregate is one lazy query over the same frame, collected together: polars
+    runs them in parallel in one call, and Python only walks the small results.
+    """
+    events = frame.lazy().with_columns(bucket=(pl.col("time") / width).floor().cast(pl.Int64))
+    latency, status = pl.col("latency"), pl.col("status")
+    timed = latency.is_not_null() & (latency >= 0)
+    queries = [
+        events.group_by("bucket").agg(
+            total=pl.len(),
+            unparsed=(~pl.col("parsed")).sum(),
+            bytes=pl.col("bytes").sum(),
+            newest=pl.col("time").max(),
+            timed=timed.sum(),
+            zeros=(timed & (latency < SMALLEST)).sum(),
+            latency_total=latency.filter(timed).sum(),
+            latency_low=latency.filter(timed).min(),
+            latency_high=latency.filter(timed).max(),
+            **{f"n_{dimension}": pl.col(column).count()
+               for dimension, column in TOP_DIMENSIONS.items()},
+        ),
+        events.filter(status.is_not_null()).group_by("bucket", "status").len(),
+        events.filter(timed & (latency >= SMALLEST))
+        .group_by("bucket", bin_index_expr(latency).alias("index")).len(),
+        events.filter(pl.col("bot").is_not_null()).group_by("bucket", "bot").agg(
+            hits=pl.len(), errors=(status >= 400).sum(), last=pl.col("time").max()),
+        # Summarise each dimension per bucket before Python sees it: only the capacity+1
+        # largest counts matter to a Misra-Gries summary (the last one is the threshold).
+        *(events.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
+          .sort(["bucket", "len"], descending=[False, True])
+          .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1)
+          for column in TOP_DIMENSIONS.values()),
+    ]
+    summary, statuses, bins, bots, *ranked = pl.collect_all(queries)
     buckets: dict[int, Bucket] = {}
-    summary = frame.group_by("bucket").agg(
-        total=pl.len(),
-        unparsed=(~pl.col("parsed")).sum(),
-        bytes=pl.col("bytes").sum(),
-        newest=pl.col("time").max(),
-    )
     for row in summary.iter_rows(named=True):
-        buckets[row["bucket"]] = Bucket(start=row["bucket"] * width, total=row["total"],
-                                        unparsed=row["unparsed"], bytes=row["bytes"] or 0,
-                                        newest=row["newest"])
-    statuses = frame.filter(pl.col("status").is_not_null()).group_by("bucket", "status").len()
+        key = row["bucket"]
+        bucket = buckets[key] = Bucket(start=key * width, total=row["total"],
+                                       unparsed=row["unparsed"], bytes=row["bytes"] or 0,
+                                       newest=row["newest"])
+        if row["timed"]:
+            bucket.latency.add_counts({}, row["zeros"], row["timed"], row["latency_total"],
+                                      row["latency_low"], row["latency_high"])
     for key, code, n in statuses.iter_rows():
         buckets[key].status[code] = n
-    _fold_latency(frame, buckets)
-    bots = frame.filter(pl.col("bot").is_not_null()).group_by("bucket", "bot").agg(
-        hits=pl.len(), errors=(pl.col("status") >= 400).sum(), last=pl.col("time").max())
+    for key, index, n in bins.iter_rows():
+        bins_of = buckets[key].latency.bins
+        bins_of[index] = bins_of.get(index, 0) + n
     for key, name, hits, errors, last in bots.iter_rows():
         buckets[key].bots[name] = BotStats(hits, errors, last)
-    for dimension, column in TOP_DIMENSIONS.items():
-        _fold_top(frame, column, dimension, buckets)
+    weights = {row["bucket"]: row for row in summary.select(
+        "bucket", *(f"n_{d}" for d in TOP_DIMENSIONS)).iter_rows(named=True)}
+    for dimension, counts in zip(TOP_DIMENSIONS, ranked, strict=True):
+        for key, rows in _by_bucket(counts.iter_rows()).items():
+            buckets[key].tops[dimension].add_summary(summarise(rows, TOP_CAPACITY),
+                                                     weights[key][f"n_{dimension}"])
     return buckets
-
-
-def _fold_latency(frame: pl.DataFrame, buckets: dict[int, Bucket]) -> None:
-    latency = pl.col("latency")
-    timed = frame.filter(latency.is_not_null() & (latency >= 0))
-    if timed.is_empty():
-        return
-    per_bucket = timed.group_by("bucket").agg(
-        count=pl.len(), total=latency.sum(), low=latency.min(), high=latency.max(),
-        zeros=(latency < SMALLEST).sum())
-    bins = (timed.filter(latency >= SMALLEST)
-            .group_by("bucket", bin_index_expr(latency).alias("index")).len())
-    bins_by_bucket: dict[int, dict[int, int]] = {}
-    for key, index, n in bins.iter_rows():
-        bins_by_bucket.setdefault(key, {})[index] = n
-    for row in per_bucket.iter_rows(named=True):
-        buckets[row["bucket"]].latency.add_counts(
-            bins_by_bucket.get(row["bucket"], {}), row["zeros"], row["count"], row["total"],
-            row["low"], row["high"])
-
-
-def _fold_top(frame: pl.DataFrame, column: str, dimension: str,
-              buckets: dict[int, Bucket]) -> None:
-    counts = frame.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
-    if counts.is_empty():
-        return
-    weights = dict(counts.group_by("bucket").agg(pl.col("len").sum()).iter_rows())
-    # Summarise the batch per bucket before touching Python: only the capacity+1 largest
-    # counts matter to a Misra-Gries summary (the last of them is the threshold).
-    ranked = (counts.sort(["bucket", "len"], descending=[False, True])
-              .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1))
-    for key, rows in _by_bucket(ranked.iter_rows()).items():
-        buckets[key].tops[dimension].add_summary(summarise(rows, TOP_CAPACITY), weights[key])
 
 
 Clock = Callable[[], float]

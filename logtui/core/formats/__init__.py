@@ -7,6 +7,7 @@ from typing import Protocol
 import polars as pl
 
 from logtui.core.formats.nginx import BUILTIN_SPECS, LogFormatError, builtin, compile_log_format
+from logtui.core.formats.regex import reparse_unparsed
 from logtui.core.formats.structured import JSON_LINES, LTSV
 
 DETECTION_SAMPLE = 200
@@ -64,18 +65,8 @@ class AutoFormat:
             order = [self.chosen, *(c for c in self.candidates if c is not self.chosen)]
         frame = order[0].parse(lines, tag)
         for fallback in order[1:]:
-            unparsed = ~frame["parsed"]
-            if not unparsed.any():
-                break
-            rows = unparsed.arg_true()
-            reparsed = fallback.parse(lines.gather(rows), tag)
-            if not reparsed["parsed"].any():
-                continue
-            frame = frame.with_row_index("_row")
-            frame = (pl.concat([frame.filter(pl.col("parsed")),
-                                reparsed.with_columns(_row=rows.cast(pl.UInt32))
-                                .select(frame.columns)])
-                     .sort("_row").drop("_row"))
+            frame = reparse_unparsed(frame, lines,
+                                     lambda rest, parser=fallback: parser.parse(rest, tag))
         return frame
 
 

@@ -26,11 +26,11 @@ VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 # Where each standard variable goes. Several may feed one column; the first present
 # in this order wins (e.g. $request_time before $upstream_response_time).
 TARGETS: dict[str, Target] = {
-    "remote_addr": Target("ip", first_address),
-    "realip_remote_addr": Target("ip", first_address),
-    "http_x_real_ip": Target("ip", first_address),
-    "http_x_forwarded_for": Target("ip", first_address),
-    "binary_remote_addr": Target("ip", first_address),
+    "remote_addr": Target("ip", lenient_convert=first_address),
+    "realip_remote_addr": Target("ip", lenient_convert=first_address),
+    "http_x_real_ip": Target("ip", lenient_convert=first_address),
+    "http_x_forwarded_for": Target("ip", lenient_convert=first_address),
+    "binary_remote_addr": Target("ip", lenient_convert=first_address),
     "request": Target("request"),
     "request_method": Target("method"),
     "request_uri": Target("path"),
@@ -76,6 +76,7 @@ ADDRESS_VARIABLES = {"remote_addr", "realip_remote_addr", "http_x_forwarded_for"
 # One address, or what proxies in front of nginx leave there: 'a, b, c', optionally
 # quoted, and then possibly the connecting address: '"a, b" c' (as Filebeat accepts).
 ADDRESS_LIST = r'(?:"[^"]*"|[^\s,"]+(?:, ?[^\s,"]+)+)(?: [^\s,"]+)?|[^\s,"]+'
+SINGLE_ADDRESS = r'[^\s,"]+'
 QUOTED = r'(?:[^"\\]|\\.)*'               # a quoted value may contain \" escapes
 
 COMBINED = ('$remote_addr $remote_ident $remote_user [$time_local] "$request" $status '
@@ -91,11 +92,11 @@ class LogFormatError(ValueError):
     """A log_format line that cannot be compiled."""
 
 
-def _capture(name: str, before: str, after: str, allow_tail: bool) -> str:
+def _capture(name: str, before: str, after: str, allow_tail: bool, lenient: bool) -> str:
     if name in SHAPES:
         return SHAPES[name]
     if name in ADDRESS_VARIABLES and after.startswith(" "):
-        return ADDRESS_LIST
+        return ADDRESS_LIST if lenient else SINGLE_ADDRESS
     if before.endswith('"') and after.startswith('"'):
         return QUOTED
     if not after:
@@ -112,22 +113,30 @@ def compile_log_format(spec: str, name: str = "nginx", *, allow_tail: bool = Fal
     names = [braced or bare for braced, bare in zip(pieces[1::3], pieces[2::3], strict=True)]
     if not names:
         raise LogFormatError(f"log_format {spec!r} has no $variables")
-    pattern = [re.escape(literals[0])]
-    seen: set[str] = set()
-    for index, variable in enumerate(names):
-        before, after = literals[index], literals[index + 1]
-        capture = _capture(variable, before, after, allow_tail)
-        # a repeated variable must not redefine its group
-        group = f"(?:{capture})" if variable in seen else f"(?P<{variable}>{capture})"
-        seen.add(variable)
-        pattern.append(group)
-        pattern.append(re.escape(after))
     tail = "_tail" if allow_tail else None
-    pattern.append(rf"(?:\s+(?P<{tail}>.*?))?\s*$" if tail else r"\s*$")
-    targets = {v: TARGETS[v] for v in sorted(seen & TARGETS.keys(), key=PRIORITY.__getitem__)}
+
+    def build(lenient: bool) -> str:
+        pattern = [re.escape(literals[0])]
+        for index, variable in enumerate(names):
+            before, after = literals[index], literals[index + 1]
+            capture = _capture(variable, before, after, allow_tail, lenient)
+            # a repeated variable must not redefine its group
+            first = names.index(variable) == index
+            pattern.append(f"(?P<{variable}>{capture})" if first else f"(?:{capture})")
+            pattern.append(re.escape(after))
+        # One space, then everything: `\s+` before `.*` (or a lazy `.*?`) leaves the regex
+        # engine ambiguous choices and makes it several times slower on every line.
+        pattern.append(rf"(?: (?P<{tail}>.*))?$" if tail else r"\s*$")
+        return "".join(pattern)
+
+    strict, lenient = build(lenient=False), build(lenient=True)
+    targets = {v: TARGETS[v] for v in sorted(set(names) & TARGETS.keys(), key=PRIORITY.__getitem__)}
     extras = tuple(v for v in names if v not in TARGETS and v not in _IGNORED)
-    return RegexFormat(name=name, pattern="".join(pattern), targets=targets,
-                       extra_groups=tuple(dict.fromkeys(extras)), tail_group=tail)
+    # Client lists ("a, b" c) make the pattern three times slower, so only the lines the
+    # plain pattern misses are tried with them.
+    return RegexFormat(name=name, pattern=strict, targets=targets,
+                       extra_groups=tuple(dict.fromkeys(extras)), tail_group=tail,
+                       lenient=lenient if lenient != strict else None)
 
 
 # Placeholders of the classic formats that carry nothing worth a record field.

@@ -51,7 +51,7 @@ def sum_of_times(column: pl.Expr) -> pl.Expr:
 
 MATCHED = "_matched"
 REQUEST = r"^(?P<method>[A-Za-z][A-Za-z0-9_-]*) (?P<path>\S+)(?: (?P<protocol>\S+))?$"
-TRAILING_SECONDS = r"(?:^|\s)(\d+\.\d+)$"
+TRAILING_SECONDS = r"(?:^|\s)(\d+\.\d+)\s*$"
 
 TIME_CONVERSIONS: Mapping[str, Conversion] = {
     "clf": clf_expr,
@@ -67,6 +67,24 @@ class Target:
     column: str                  # a SCHEMA column, or "request"/"time" (expanded below)
     convert: Conversion = missing_as_null
     time_kind: str = ""
+    # what the lenient pattern captures may need more work (a client list: take the first)
+    lenient_convert: Conversion | None = None
+
+
+def reparse_unparsed(frame: pl.DataFrame, lines: pl.Series,
+                     parse: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
+    """Give the rows `frame` could not parse a second chance with another parser."""
+    unparsed = ~frame["parsed"]
+    if not unparsed.any():
+        return frame
+    rows = unparsed.arg_true()
+    retried = parse(lines.gather(rows))
+    if not retried["parsed"].any():
+        return frame
+    indexed = frame.with_row_index("_row")
+    return (pl.concat([indexed.filter(pl.col("parsed")),
+                       retried.with_columns(_row=rows.cast(pl.UInt32)).select(indexed.columns)])
+            .sort("_row").drop("_row"))
 
 
 @dataclass
@@ -79,19 +97,33 @@ class RegexFormat:
     extra_groups: tuple[str, ...] = ()
     # builtin formats accept trailing fields after the standard ones
     tail_group: str | None = None
+    # a slower pattern for the unusual lines `pattern` misses (client lists, for instance)
+    lenient: str | None = None
 
     def __post_init__(self) -> None:
         # An empty group at the start is "" on a match and null otherwise: a cheap match flag.
         self.pattern = f"^(?P<{MATCHED}>)" + self.pattern.removeprefix("^")
-        self.compiled = re.compile(self.pattern)
+        self.patterns = [re.compile(self.pattern)]
+        if self.lenient is not None:
+            self.lenient = f"^(?P<{MATCHED}>)" + self.lenient.removeprefix("^")
+            self.patterns.append(re.compile(self.lenient))
 
     def matches(self, line: str) -> bool:
-        return self.compiled.match(line) is not None
+        return any(pattern.match(line) for pattern in self.patterns)
 
     def parse(self, lines: pl.Series, tag: str) -> pl.DataFrame:
         """Parse a column of lines; rows that do not match come back with parsed=False."""
+        frame = self._parse(self.pattern, lines, tag)
+        if self.lenient is not None:
+            lenient = self.lenient
+            frame = reparse_unparsed(frame, lines,
+                                     lambda rest: self._parse(lenient, rest, tag, lenient=True))
+        return frame
+
+    def _parse(self, pattern: str, lines: pl.Series, tag: str,
+               lenient: bool = False) -> pl.DataFrame:
         frame = pl.DataFrame({"line": lines}, schema={"line": pl.String})
-        groups = pl.col("line").str.extract_groups(self.pattern)
+        groups = pl.col("line").str.extract_groups(pattern)
         frame = frame.with_columns(groups.alias("_g")).unnest("_g")
         columns: dict[str, pl.Expr] = {
             "tag": pl.lit(tag),
@@ -103,6 +135,8 @@ class RegexFormat:
                 self._add_request(group, fallbacks)
                 continue
             convert = TIME_CONVERSIONS[target.time_kind] if target.time_kind else target.convert
+            if lenient and target.lenient_convert is not None:
+                convert = target.lenient_convert
             fallbacks.setdefault(target.column, []).append(convert(pl.col(group)))
         if self.tail_group is not None:
             seconds = pl.col(self.tail_group).str.extract(TRAILING_SECONDS, 1).cast(pl.Float64)

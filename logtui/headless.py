@@ -1,0 +1,114 @@
+"""Headless output: `tail --once` (one JSON summary) and `tail --no-ui` (a JSON line per tick)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+from typing import Any, BinaryIO, TextIO
+
+from logtui.cli import TailOptions
+from logtui.core.pipeline import Source
+from logtui.core.stats import RollingStats
+from logtui.sources.batch import BatchReader
+from logtui.sources.tail import FileFollower, TailSet
+
+DEFAULT_LAST_LINES = 1000
+GLOB_CHARS = frozenset("*?[")
+
+
+def expand(pattern: str) -> list[str]:
+    """The files a command-line argument names; a glob may name several (or none)."""
+    if pattern == "-" or not GLOB_CHARS & set(pattern):
+        return [pattern]
+    return sorted(glob.glob(pattern))
+
+
+def emit(snapshot: dict[str, Any], out: TextIO) -> None:
+    out.write(json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def describe(source: Source, **more: Any) -> dict[str, Any]:
+    return {"tag": source.tag, "format": source.format_name, "lines": source.lines, **more}
+
+
+def run_once(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None) -> int:
+    """Read what exists and print one summary. An unreadable input is reported on stderr
+    and makes the exit status 1, but everything readable is still counted and printed."""
+    stats = RollingStats(options.window, options.bucket)
+    reader = BatchReader(stats)
+    failures: list[str] = []
+    sources: list[dict[str, Any]] = []
+    try:
+        for pattern in options.paths:
+            paths = expand(pattern)
+            if not paths:
+                failures.append(f"{pattern}: no files match")
+            for path in paths:
+                source = options.pipeline.source(path)
+                try:
+                    truncated = _read_existing(path, source, options, reader, stdin)
+                except OSError as error:
+                    failures.append(f"{path}: {(error.strerror or str(error)).lower()}")
+                    continue
+                sources.append(describe(source, truncated=truncated))
+    finally:
+        reader.close()
+    emit({**stats.snapshot(options.top), "sources": sources}, out)
+    for failure in failures:
+        print(f"logtui: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _read_existing(path: str, source: Source, options: TailOptions, reader: BatchReader,
+                   stdin: BinaryIO | None) -> int:
+    """Feed one input to the reader; returns how many over-long lines were cut."""
+    if path == "-":
+        return reader.read(stdin or sys.stdin.buffer, source, time.time())
+    if options.lines is None:
+        with open(path, "rb") as stream:
+            return reader.read(stream, source, os.fstat(stream.fileno()).st_mtime)
+    # --lines N: the follower's backwards scan finds where the last N lines start
+    with FileFollower(path, last_lines=options.lines) as follower:
+        lines = follower.read()
+        while follower.has_more:
+            lines += follower.read()
+        lines += follower.close(final=True)
+        if follower.state.startswith("error") or follower.state == "missing":
+            raise OSError(0, follower.state.removeprefix("error: "), path)
+        if lines:
+            reader.stats.add(source.events(lines, os.stat(path).st_mtime))
+        return follower.truncated
+
+
+def run_follow(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None) -> int:
+    """Follow the inputs and print a snapshot every --interval until interrupted (or
+    until standard input, when it is the only input, ends)."""
+    stats = RollingStats(options.window, options.bucket, clock=time.time)
+    sources: dict[str, Source] = {}
+    last_lines = DEFAULT_LAST_LINES if options.lines is None else options.lines
+    with TailSet(options.paths, from_start=options.from_start, last_lines=last_lines,
+                 stdin=stdin) as tails:
+        next_tick = time.monotonic() + options.interval
+        while True:
+            for tag, lines in tails.poll():
+                source = sources.get(tag) or sources.setdefault(
+                    tag, options.pipeline.source(tag))
+                stats.add(source.events(lines, time.time()))
+            statuses = tails.sources
+            finished = bool(statuses) and all(s.state == "closed" for s in statuses)
+            if time.monotonic() >= next_tick or finished:
+                described = [
+                    {**(describe(sources[s.tag]) if s.tag in sources else {"tag": s.tag}),
+                     "state": s.state, "truncated": s.truncated, "gaps": s.gaps}
+                    for s in statuses]
+                emit({**stats.snapshot(options.top), "sources": described}, out)
+                next_tick = max(next_tick + options.interval, time.monotonic())
+            if finished:
+                return 0
+            if not tails.has_more:
+                tails.wait(max(0.0, min(next_tick - time.monotonic(), 0.25)))
+
