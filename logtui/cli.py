@@ -46,9 +46,16 @@ class TailOptions:
     top: int
 
 
-def _duration(flag: str, text: str, *, window: bool = False) -> float | None:
+def _duration(flag: str, text: str) -> float:
     try:
-        return parse_window(text) if window else parse_duration(text)
+        return parse_duration(text)
+    except DurationError as error:
+        raise UsageError(f"{flag} {error}") from None
+
+
+def _window(flag: str, text: str) -> float | None:
+    try:
+        return parse_window(text)
     except DurationError as error:
         raise UsageError(f"{flag} {error}") from None
 
@@ -69,10 +76,9 @@ def tail_options(args: argparse.Namespace) -> TailOptions:
             geo = GeoLookup.open(args.geoip)
         except GeoDatabaseError as error:
             raise UsageError(f"--geoip {error}") from None
-    window = _duration("--window", args.window, window=True)
+    window = _window("--window", args.window)
     bucket = _duration("--bucket", args.bucket)
     interval = _duration("--interval", args.interval)
-    assert bucket is not None and interval is not None
     if args.lines is not None and args.lines < 0:
         raise UsageError(f"--lines {args.lines}: expected a count of lines, 0 or more")
     if args.top < 1:
@@ -147,7 +153,11 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:
+            # argparse would name the top-level help; point at the subcommand's instead
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)} "
+                             f"(see 'logtui {args.command} --help')")
         return int(args.run(args))
     except UsageError as error:
         print(f"logtui: {error}", file=sys.stderr)

@@ -22,8 +22,8 @@ from logtui.core.topk import TopK, summarise
 # Dimensions with a bounded top-k per bucket, and the column each counts.
 TOP_DIMENSIONS = {"paths": "path", "ips": "ip", "countries": "country", "uas": "ua"}
 TOP_CAPACITY = 100
-# A window of 'all' keeps at most this many buckets, doubling their width when full,
-# so memory stays flat however long the input.
+# A window of 'all' spans at most this many buckets, doubling their width when the
+# input's time span outgrows it, so memory stays flat however long the input.
 MAX_BUCKETS = 360
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
@@ -197,7 +197,8 @@ class RollingStats:
 
     def _evict(self) -> None:
         if self.window is None:
-            while len(self.buckets) > MAX_BUCKETS:
+            # bound the span, not just the count: the series fills the gaps between buckets
+            while self.buckets and max(self.buckets) - min(self.buckets) >= MAX_BUCKETS:
                 self._coarsen()
             return
         horizon = self.now() - self.window

@@ -84,3 +84,11 @@ def test_statistics_of_split_input_merge_to_those_of_the_whole(
         assert a[key] == b[key], key
     for key in ("count", "p50", "p95", "p99", "min", "max"):
         assert a["latency"][key] == b["latency"][key]
+
+
+def test_window_all_bounds_the_series_when_events_are_years_apart() -> None:
+    stats = RollingStats(None, 10)
+    stats.add(frame([1_480_000_000.0, 1_590_000_000.0]))
+    series = stats.snapshot()["series"]
+    assert len(series) <= MAX_BUCKETS
+    assert sum(point["total"] for point in series) == 2

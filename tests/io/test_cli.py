@@ -1,0 +1,138 @@
+"""The `logtui tail` command as users run it: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from logtui.cli import main
+from logtui.synthetic import TrafficModel, combined_line
+
+LOGTUI = str(Path(sys.executable).with_name("logtui"))
+COMBINED = ('10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" {status} 100 "-" '
+            '"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" 0.125')
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def access_log(tmp_path: Path) -> Path:
+    path = tmp_path / "access.log"
+    lines = [COMBINED.format(status=s) for s in (200, 200, 404, 503)] + ["garbage", ""]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_once_prints_one_json_summary(capsys: pytest.CaptureFixture[str],
+                                      access_log: Path) -> None:
+    code, out, err = run(capsys, "tail", str(access_log), "--once")
+    assert code == 0 and err == ""
+    [line] = out.splitlines()
+    summary = json.loads(line)
+    assert summary["total"] == 6 and summary["unparsed"] == 2
+    assert summary["status"] == {"200": 2, "404": 1, "503": 1}
+    assert summary["classes"]["2xx"] == 2 and summary["classes"]["5xx"] == 1
+    assert summary["latency"]["p50"] == pytest.approx(0.125, rel=0.01)
+    assert summary["bots"] == {"Googlebot": 4}
+    assert summary["sources"] == [{"tag": str(access_log), "format": "auto:combined",
+                                   "lines": 6, "truncated": 0}]
+    assert {"top_paths", "top_ips", "countries", "series"} <= summary.keys()
+
+
+def test_once_with_a_filter_counts_only_matching_events(capsys: pytest.CaptureFixture[str],
+                                                        access_log: Path) -> None:
+    code, out, _ = run(capsys, "tail", str(access_log), "--once", "--filter", "status:>=400")
+    assert code == 0
+    assert json.loads(out)["status"] == {"404": 1, "503": 1}
+
+
+def test_once_last_lines(capsys: pytest.CaptureFixture[str], access_log: Path) -> None:
+    code, out, _ = run(capsys, "tail", str(access_log), "--once", "--lines", "3")
+    assert code == 0
+    assert json.loads(out)["total"] == 3
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--format", "apache"], 2, "logtui: --format: unknown format 'apache'"),
+    (["--format", "nginx:no variables"], 2, "logtui: --format: log_format 'no variables'"),
+    (["--filter", "stauts:5xx"], 2, "unknown field 'stauts' (did you mean 'status'?)"),
+    (["--filter", "status:>=abc"], 2, "logtui: --filter 'status:>=abc': at column"),
+    (["--window", "5x"], 2, "logtui: --window '5x': expected a duration like 30s, 5m, 1h"),
+    (["--bucket", "0"], 2, "logtui: --bucket '0'"),
+    (["--lines", "-1"], 2, "logtui: --lines -1"),
+    (["--frmat", "json"], 2, "unrecognized arguments: --frmat json (see 'logtui tail --help')"),
+    (["--geoip", "/nonexistent.mmdb"], 2, "logtui: --geoip /nonexistent.mmdb:"),
+    (["--once", "--no-ui"], 2, "not allowed with argument"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
+                                                access_log: Path, args: list[str], code: int,
+                                                message: str) -> None:
+    status, out, err = run(capsys, "tail", str(access_log), "--once", *args)
+    assert status == code
+    assert out == ""
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_unreadable_inputs_are_reported_and_the_rest_still_counted(
+        capsys: pytest.CaptureFixture[str], access_log: Path, tmp_path: Path) -> None:
+    code, out, err = run(capsys, "tail", str(access_log), str(tmp_path / "missing.log"),
+                         str(tmp_path), str(tmp_path / "none-*.log"), "--once")
+    assert code == 1
+    assert json.loads(out)["total"] == 6
+    assert err.splitlines() == [
+        f"logtui: {tmp_path / 'missing.log'}: no such file or directory",
+        f"logtui: {tmp_path}: is a directory",
+        f"logtui: {tmp_path / 'none-*.log'}: no files match",
+    ]
+
+
+def test_stdin_and_no_traceback_from_a_subprocess(access_log: Path) -> None:
+    result = subprocess.run([LOGTUI, "tail", "-", "--once"], input=access_log.read_bytes(),
+                            capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["total"] == 6
+    bad = subprocess.run([LOGTUI, "tail", "-", "--once", "--window", "soon"],
+                         capture_output=True, timeout=60, check=False)
+    assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+    assert bad.stderr.decode().count("\n") == 1
+
+
+def test_no_ui_follows_through_a_rename_rotation(tmp_path: Path) -> None:
+    """Lines appended while `--no-ui` runs, across a logrotate-style rename, are all counted."""
+    path = tmp_path / "access.log"
+    model = TrafficModel(seed=3)
+    now = time.time()
+    first = [combined_line(r) for r in model.requests(300, now - 30, 50)]
+    second = [combined_line(r) for r in model.requests(200, now - 20, 50)]
+    path.write_text("\n".join(first[:100]) + "\n")
+    process = subprocess.Popen(
+        [LOGTUI, "tail", str(path), "--no-ui", "--interval", "0.2s", "--window", "5m"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        snapshots = iter(process.stdout)
+        assert json.loads(next(snapshots))["total"] <= 100
+        with path.open("a") as log:
+            log.write("\n".join(first[100:]) + "\n")
+        os.rename(path, tmp_path / "access.log.1")
+        path.write_text("\n".join(second) + "\n")
+        deadline = time.monotonic() + 20
+        total = 0
+        while time.monotonic() < deadline and total < 500:
+            snapshot = json.loads(next(snapshots))
+            total = snapshot["total"]
+        assert total == 500
+        assert snapshot["sources"][0]["state"] == "following"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
