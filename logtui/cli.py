@@ -117,13 +117,14 @@ def build_parser() -> Parser:
                     "--interval.",
         epilog="Formats: auto (detected per file, falling back per line), combined, common, "
                "vhost (vhost_combined), ingress (ingress-nginx), json (JSON Lines, common field "
-               "aliases), ltsv, or nginx:'<log_format line>' e.g. "
+               "aliases), ltsv, haproxy (HTTP log), w3c (IIS/CloudFront; w3c:'<#Fields list>' "
+               "when the file's header is not read), or nginx:'<log_format line>' e.g. "
                "nginx:'$remote_addr [$time_local] \"$request\" $status $request_time'.")
     tail.add_argument("paths", nargs="*", metavar="PATH",
                       help="files or quoted globs to follow ('-' reads standard input)")
     tail.add_argument("--format", default="auto", metavar="FORMAT",
-                      help="auto|combined|common|vhost|ingress|json|ltsv|nginx:'<log_format>' "
-                           "(default: auto)")
+                      help="auto|combined|common|vhost|ingress|json|ltsv|haproxy|w3c|"
+                           "nginx:'<log_format>' (default: auto)")
     start = tail.add_mutually_exclusive_group()
     start.add_argument("--from-start", action="store_true",
                        help="read existing content from the start of each file")

@@ -101,3 +101,26 @@ def epoch_expr(column: pl.Expr) -> pl.Expr:
     for threshold, scale in reversed(_EPOCH_SCALES):
         expr = pl.when(number.abs() >= threshold).then(number * scale).otherwise(expr)
     return expr
+
+
+def _local_offsets(hours: pl.Series) -> pl.Series:
+    """Microseconds to subtract from a wall-clock hour (read as UTC) to get the epoch."""
+    table: dict[int, int | None] = {}
+    for hour in hours.drop_nulls().unique().to_list():
+        wall = datetime(1970, 1, 1) + timedelta(hours=hour)
+        try:
+            # a naive datetime's timestamp() asks the C library, DST rules included
+            table[hour] = round((hour * 3600 - wall.timestamp()) * 1e6)
+        except (OverflowError, OSError, ValueError):
+            table[hour] = None
+    return hours.replace_strict(table, default=None, return_dtype=pl.Int64)
+
+
+def naive_local_expr(naive: pl.Expr) -> pl.Expr:
+    """Vectorised zone-less datetimes read in the local zone, as `parse_timestamp` does.
+
+    The offset is looked up once per distinct hour, so a batch costs a few calls.
+    """
+    micros = naive.dt.epoch("us")
+    offsets = (micros // 3_600_000_000).map_batches(_local_offsets, return_dtype=pl.Int64)
+    return (micros - offsets).cast(pl.Float64) / 1e6

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
+from logtui.core.formats import is_sequential
 from logtui.core.lines import LineSplitter
 from logtui.core.pipeline import Source
 from logtui.core.stats import Bucket, RollingStats, fold
@@ -58,6 +59,10 @@ class BatchReader:
         for lines in chunks:
             self.stats.add_buckets(work(lines)().values())
             break
+        if is_sequential(source.format):
+            # a format with state between batches (W3C's #Fields) reads them in order
+            for lines in chunks:
+                self.stats.add_buckets(work(lines)().values())
         for lines in chunks:
             pending.append(self.pool.submit(work(lines)))
             # bounded read-ahead: never more chunks in memory than workers can use

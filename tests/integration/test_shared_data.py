@@ -115,6 +115,9 @@ def test_every_log_file_in_the_fixtures_is_covered() -> None:
     assert logs - CASES.keys() - W3C_AND_HAPROXY == set()
 
 
+# These two are checked against awk and grep in tests/unit/test_formats_w3c_haproxy.py.
+
+
 W3C_AND_HAPROXY = {"lnav/logfile_w3c_big.0", "lnav/logfile_haproxy.0"}
 
 

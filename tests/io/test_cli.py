@@ -136,3 +136,21 @@ def test_no_ui_follows_through_a_rename_rotation(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_w3c_layout_change_applies_to_the_right_lines_across_chunks(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """W3C carries its #Fields layout between chunks, so its chunks are parsed in order."""
+    path = tmp_path / "u_ex.log"
+    first = "#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n"
+    second = "#Fields: date time c-ip cs-method cs-uri-stem time-taken sc-status\n"
+    with path.open("w") as log:   # ~5 MiB: several batch chunks on either side of the change
+        log.write(first + "".join(f"2015-01-13 00:32:17 1.2.3.4 GET /a/{i} 200 12\n"
+                                  for i in range(60_000)))
+        log.write(second + "".join(f"2015-01-13 00:32:18 1.2.3.4 GET /b/{i} 12 404\n"
+                                   for i in range(60_000)))
+    assert main(["tail", str(path), "--once"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sources"][0]["format"] == "auto:w3c"
+    assert summary["total"] == 120_002 and summary["unparsed"] == 0
+    assert summary["status"] == {"200": 60_000, "404": 60_000}

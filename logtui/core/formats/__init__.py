@@ -6,9 +6,11 @@ from typing import Protocol
 
 import polars as pl
 
+from logtui.core.formats.haproxy import HAPROXY
 from logtui.core.formats.nginx import BUILTIN_SPECS, LogFormatError, builtin, compile_log_format
 from logtui.core.formats.regex import reparse_unparsed
 from logtui.core.formats.structured import JSON_LINES, LTSV
+from logtui.core.formats.w3c import W3CFormat
 
 DETECTION_SAMPLE = 200
 
@@ -21,6 +23,14 @@ class LineFormat(Protocol):
     def parse(self, lines: pl.Series, tag: str) -> pl.DataFrame: ...
 
 
+def is_sequential(fmt: LineFormat) -> bool:
+    """Whether batches must be parsed in order: the format carries state between them
+    (W3C's #Fields layout), so a reader must not parse two of them at once."""
+    if isinstance(fmt, AutoFormat):
+        return fmt.chosen is not None and is_sequential(fmt.chosen)
+    return bool(getattr(fmt, "sequential", False))
+
+
 class UnknownFormat(ValueError):
     pass
 
@@ -29,11 +39,13 @@ def _candidates() -> list[LineFormat]:
     # Most specific first: a tie in detection goes to the earlier one. `common` comes
     # last because every combined line also matches it (with a longer tail): it is
     # chosen only when nothing else matches, and otherwise serves as a per-line fallback.
+    # W3C scores on its directive lines alone (data lines need a #Fields line first), which
+    # no other format matches; a fresh instance because it keeps its source's layout.
     return [builtin("ingress"), builtin("vhost"), builtin("combined"), JSON_LINES, LTSV,
-            builtin("common")]
+            HAPROXY, W3CFormat(), builtin("common")]
 
 
-NAMES = ("auto", "combined", "common", "vhost", "ingress", "json", "ltsv")
+NAMES = ("auto", "combined", "common", "vhost", "ingress", "json", "ltsv", "haproxy", "w3c")
 
 
 class AutoFormat:
@@ -82,9 +94,16 @@ def get_format(spec: str) -> LineFormat:
         return JSON_LINES
     if spec == "ltsv":
         return LTSV
+    if spec == "haproxy":
+        return HAPROXY
+    if spec == "w3c" or spec.startswith("w3c:"):
+        # stateful (the #Fields layout): one per source; `w3c:<fields>` gives the layout
+        # for a tail that starts after the file's #Fields line
+        return W3CFormat(spec.removeprefix("w3c").removeprefix(":").split())
     raise UnknownFormat(
         f"unknown format {spec!r}: expected one of {', '.join(NAMES)} or nginx:'<log_format>'"
     )
 
 
-__all__ = ["NAMES", "AutoFormat", "LineFormat", "LogFormatError", "UnknownFormat", "get_format"]
+__all__ = ["NAMES", "AutoFormat", "LineFormat", "LogFormatError", "UnknownFormat", "get_format",
+           "is_sequential"]
