@@ -14,10 +14,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 MIB = 1 << 20
@@ -63,8 +63,12 @@ class Result:
     def rss_mib(self) -> float:
         return statistics.median(run.peak_rss / MIB for run in self.runs)
 
+    @property
+    def worst_rss_mib(self) -> float:
+        return max(run.peak_rss / MIB for run in self.runs)
 
-def load_generate() -> Any:
+
+def load_generate() -> Callable[..., None]:
     """`generate` from bench/generate.py (bench/ is a folder of scripts, not a package)."""
     spec = importlib.util.spec_from_file_location("bench_generate", BENCH / "generate.py")
     assert spec is not None and spec.loader is not None
@@ -114,12 +118,15 @@ def bench_tool(
     """`runs` timed runs of one tool on one file, then a check of what it counted."""
     result = Result(lines, path.stat().st_size, tool, [])
     for index in range(runs):
+        report.unlink(missing_ok=True)  # a report left by an earlier run must not count
         run = measure(command, stdout)
         result.runs.append(run)
         note(
             f"  {tool} {lines:,} lines, run {index + 1}/{runs}: {run.seconds:.2f} s, "
             f"peak RSS {run.peak_rss / MIB:.1f} MiB, exit {run.returncode}"
         )
+        if run.returncode != 0:
+            note(f"  WARNING: {tool} exited with {run.returncode}: its figures are not valid")
     check_counts(tool, report, lines)
     return result
 
@@ -199,13 +206,17 @@ def print_targets(results: list[Result], sizes: list[int]) -> None:
             f"  logtui >= {TARGET_SPEEDUP:.0f}x GoAccess lines/s: {figures} -> "
             f"{'MET' if met else 'NOT MET'}"
         )
-    rss = [(r.lines, r.rss_mib) for r in results if r.tool == "logtui"]
-    under = all(mib <= TARGET_RSS_MIB for _, mib in rss)
-    figures = ", ".join(f"{n:,} lines: {mib:.1f} MiB" for n, mib in rss)
+    logtui = [r for r in results if r.tool == "logtui"]
+    # A limit on a peak is judged on the worst run, not the median.
+    under = all(r.worst_rss_mib <= TARGET_RSS_MIB for r in logtui)
+    figures = ", ".join(
+        f"{r.lines:,} lines: {r.rss_mib:.1f} MiB (worst run {r.worst_rss_mib:.1f})" for r in logtui
+    )
     print(
         f"  logtui peak RSS <= {TARGET_RSS_MIB:.0f} MiB at every size: {figures} -> "
         f"{'MET' if under else 'NOT MET'}"
     )
+    rss = [(r.lines, r.rss_mib) for r in logtui]
     if len(rss) < 2:
         print("  logtui peak RSS flat across sizes: not measured (needs two sizes)")
         return

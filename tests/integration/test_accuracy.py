@@ -102,6 +102,7 @@ def test_goaccess_agrees(log_file: Path, summary: dict[str, Any], tmp_path: Path
             "-o",
             str(report),
         ],
+        stdin=subprocess.DEVNULL,  # with a non-tty stdin goaccess waits for its EOF
         capture_output=True,
         text=True,
         timeout=300,
