@@ -9,6 +9,7 @@ group-bys; Python only touches the aggregated rows.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,12 +17,14 @@ from typing import Any
 
 import polars as pl
 
+from logtui.core.endpoints import template_expr
 from logtui.core.sketch import SMALLEST, LatencySketch, bin_index_expr
 from logtui.core.topk import TopK, summarise
 
 # Dimensions with a bounded top-k per bucket, and the column each counts.
 TOP_DIMENSIONS = {"paths": "path", "ips": "ip", "countries": "country", "uas": "ua"}
 TOP_CAPACITY = 100
+ENDPOINT_CAPACITY = 100
 # A window of 'all' spans at most this many buckets, doubling their width when the
 # input's time span outgrows it, so memory stays flat however long the input.
 MAX_BUCKETS = 360
@@ -45,6 +48,22 @@ class BotStats:
 
 
 @dataclass
+class EndpointStats:
+    count: int = 0
+    errors: int = 0          # responses >= 500
+    timed: int = 0           # requests with a latency
+    latency_total: float = 0.0
+    latency_max: float = 0.0
+
+    def merge(self, other: EndpointStats) -> None:
+        self.count += other.count
+        self.errors += other.errors
+        self.timed += other.timed
+        self.latency_total += other.latency_total
+        self.latency_max = max(self.latency_max, other.latency_max)
+
+
+@dataclass
 class Bucket:
     start: float
     total: int = 0
@@ -56,6 +75,8 @@ class Bucket:
     bots: dict[str, BotStats] = field(default_factory=dict)
     tops: dict[str, TopK] = field(
         default_factory=lambda: {name: TopK(TOP_CAPACITY) for name in TOP_DIMENSIONS})
+    # the busiest endpoints (path templates) of each batch, for "slowest endpoints"
+    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
     def merge(self, other: Bucket) -> None:
         self.total += other.total
@@ -69,6 +90,15 @@ class Bucket:
             self.bots.setdefault(name, BotStats()).merge(bot)
         for name, top in other.tops.items():
             self.tops[name].merge(top)
+        for name, endpoint in other.endpoints.items():
+            self.endpoints.setdefault(name, EndpointStats()).merge(endpoint)
+        self._cap_endpoints()
+
+    def _cap_endpoints(self) -> None:
+        if len(self.endpoints) > 2 * ENDPOINT_CAPACITY:
+            keep = heapq.nlargest(ENDPOINT_CAPACITY, self.endpoints.items(),
+                                  key=lambda item: item[1].count)
+            self.endpoints = dict(keep)
 
     def classes(self) -> dict[str, int]:
         counts = dict.fromkeys(CLASSES, 0)
@@ -86,13 +116,21 @@ def _by_bucket(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[Any, int
     return grouped
 
 
+def endpoint_column(paths: pl.Series) -> pl.Series:
+    """Path templates, computed once per distinct path of the batch."""
+    distinct = paths.drop_nulls().unique()
+    templates = distinct.to_frame("path").select(template_expr(pl.col("path")))["path"]
+    return paths.replace_strict(distinct, templates, default=None, return_dtype=pl.String)
+
+
 def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
     """Aggregate a batch of events (with times) into buckets keyed by start // width.
 
     Every aggregate is one lazy query over the same frame, collected together: polars
     runs them in parallel in one call, and Python only walks the small results.
     """
-    events = frame.lazy().with_columns(bucket=(pl.col("time") / width).floor().cast(pl.Int64))
+    events = frame.lazy().with_columns(bucket=(pl.col("time") / width).floor().cast(pl.Int64),
+                                       endpoint=endpoint_column(frame["path"]))
     latency, status = pl.col("latency"), pl.col("status")
     timed = latency.is_not_null() & (latency >= 0)
     queries = [
@@ -116,12 +154,17 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
             hits=pl.len(), errors=(status >= 400).sum(), last=pl.col("time").max()),
         # Summarise each dimension per bucket before Python sees it: only the capacity+1
         # largest counts matter to a Misra-Gries summary (the last one is the threshold).
+        events.filter(pl.col("endpoint").is_not_null()).group_by("bucket", "endpoint").agg(
+            count=pl.len(), errors=(status >= 500).sum(), timed=timed.sum(),
+            latency_total=latency.filter(timed).sum(), latency_max=latency.filter(timed).max())
+        .sort(["bucket", "count"], descending=[False, True])
+        .group_by("bucket", maintain_order=True).head(ENDPOINT_CAPACITY),
         *(events.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
           .sort(["bucket", "len"], descending=[False, True])
           .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1)
           for column in TOP_DIMENSIONS.values()),
     ]
-    summary, statuses, bins, bots, *ranked = pl.collect_all(queries)
+    summary, statuses, bins, bots, endpoints, *ranked = pl.collect_all(queries)
     buckets: dict[int, Bucket] = {}
     for row in summary.iter_rows(named=True):
         key = row["bucket"]
@@ -138,6 +181,9 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
         bins_of[index] = bins_of.get(index, 0) + n
     for key, name, hits, errors, last in bots.iter_rows():
         buckets[key].bots[name] = BotStats(hits, errors, last)
+    for key, name, count, errors, timed_count, total, high in endpoints.iter_rows():
+        buckets[key].endpoints[name] = EndpointStats(count, errors, timed_count, total or 0.0,
+                                                     high or 0.0)
     weights = {row["bucket"]: row for row in summary.select(
         "bucket", *(f"n_{d}" for d in TOP_DIMENSIONS)).iter_rows(named=True)}
     for dimension, counts in zip(TOP_DIMENSIONS, ranked, strict=True):
@@ -228,26 +274,30 @@ class RollingStats:
             total.merge(bucket)
         return total
 
-    def series(self) -> list[Bucket]:
-        """The window's buckets oldest first, with empty ones filling the gaps."""
+    def series(self, span: float | None = None) -> list[Bucket]:
+        """The window's buckets oldest first, with empty ones filling the gaps; `span`
+        narrows it to the newest seconds (the dashboard's shorter windows)."""
         buckets = self.window_buckets()
-        if self.window is not None:
+        length = span if span is not None else self.window
+        if length is not None:
             last = math.floor(self.now() / self.width)
-            first = last - math.ceil(self.window / self.width) + 1
+            first = last - math.ceil(length / self.width) + 1
         elif buckets:
-            first, last = math.floor(buckets[0].start / self.width), math.floor(
-                buckets[-1].start / self.width)
+            first = math.floor(buckets[0].start / self.width)
+            last = math.floor(buckets[-1].start / self.width)
         else:
             return []
         return [self.buckets.get(key) or Bucket(start=key * self.width)
                 for key in range(first, last + 1)]
 
-    def snapshot(self, top: int = 10) -> dict[str, Any]:
-        """The window as plain data: what `--once` and `--no-ui` print as JSON."""
-        series = self.series()
+    def snapshot(self, top: int = 10, span: float | None = None) -> dict[str, Any]:
+        """The window as plain data: what `--once` and `--no-ui` print as JSON, and what
+        the dashboard panels show. `span` narrows the window to its newest seconds."""
+        series = self.series(span)
         merged = self.merged(series)
+        window = span if span is not None else self.window
         return {
-            "window": self.window if self.window is not None else "all",
+            "window": window if window is not None else "all",
             "bucket": self.width,
             "end": self.now() if self.newest > -math.inf or self.clock else None,
             "total": merged.total,
@@ -257,6 +307,7 @@ class RollingStats:
             "bytes": merged.bytes,
             "status": {str(code): merged.status[code] for code in sorted(merged.status)},
             "classes": merged.classes(),
+            "status_codes": status_table(merged, series),
             "latency": merged.latency.summary(),
             "bots": {name: bot.hits for name, bot in
                      sorted(merged.bots.items(), key=lambda item: (-item[1].hits, item[0]))},
@@ -268,9 +319,38 @@ class RollingStats:
                [{TOP_DIMENSIONS[dimension]: key, "count": n}
                 for key, n in merged.tops[dimension].top(top)]
                for dimension in TOP_DIMENSIONS},
+            "endpoints": slowest_endpoints(merged, top),
             "series": [
                 {"start": bucket.start, "total": bucket.total, **bucket.classes(),
                  "p95": bucket.latency.quantile(0.95)}
                 for bucket in series
             ],
         }
+
+
+def status_table(merged: Bucket, series: list[Bucket]) -> list[dict[str, Any]]:
+    """Codes by count, with their share and trend: the rate in the newest quarter of the
+    window over the rate in the whole window (above 1: rising)."""
+    recent = series[-max(1, len(series) // 4):]
+    recent_total: dict[int, int] = {}
+    for bucket in recent:
+        for code, n in bucket.status.items():
+            recent_total[code] = recent_total.get(code, 0) + n
+    responses = sum(merged.status.values())
+    scale = len(series) / len(recent) if series else 1.0
+    return [
+        {"code": code, "count": n, "share": n / responses,
+         "trend": recent_total.get(code, 0) * scale / n}
+        for code, n in sorted(merged.status.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def slowest_endpoints(merged: Bucket, top: int) -> list[dict[str, Any]]:
+    """Busy endpoints (path templates) by mean latency, slowest first."""
+    timed = [(name, e) for name, e in merged.endpoints.items() if e.timed]
+    timed.sort(key=lambda item: (-item[1].latency_total / item[1].timed, item[0]))
+    return [
+        {"endpoint": name, "count": e.count, "errors": e.errors,
+         "mean": e.latency_total / e.timed, "max": e.latency_max}
+        for name, e in timed[:top]
+    ]

@@ -1,4 +1,5 @@
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,3 +93,27 @@ def test_window_all_bounds_the_series_when_events_are_years_apart() -> None:
     series = stats.snapshot()["series"]
     assert len(series) <= MAX_BUCKETS
     assert sum(point["total"] for point in series) == 2
+
+
+def test_status_table_trend_and_slowest_endpoints() -> None:
+    stats = RollingStats(40, 10)
+    stats.add(frame([0, 5, 12, 25, 35, 36], [200, 200, 200, 200, 500, 500],
+                    ["/u/1", "/u/2", "/u/3", "/a", "/a", "/a"], [0.1, 0.3, 0.2, 1.0, 2.0, 3.0]))
+    snap = stats.snapshot()
+    codes = {row["code"]: row for row in snap["status_codes"]}
+    assert codes[200]["count"] == 4 and codes[200]["share"] == 4 / 6
+    # the newest quarter of the window (one bucket of four) holds both 500s and no 200
+    assert codes[500]["trend"] == 4.0 and codes[200]["trend"] == 0.0
+    assert snap["endpoints"] == [
+        {"endpoint": "/a", "count": 3, "errors": 2, "mean": 2.0, "max": 3.0},
+        {"endpoint": "/u/{id}", "count": 3, "errors": 0, "mean": pytest.approx(0.2),
+         "max": 0.3},
+    ]
+
+
+def test_a_shorter_span_narrows_the_snapshot() -> None:
+    stats = RollingStats(3600, 10)
+    stats.add(frame([0.0, 3000.0, 3590.0]))
+    assert stats.snapshot()["total"] == 3
+    narrowed = stats.snapshot(span=60)
+    assert narrowed["total"] == 1 and narrowed["window"] == 60 and len(narrowed["series"]) == 6
