@@ -21,10 +21,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Until the dashboard lands: a summary of synthetic traffic, as `tail --once` prints it.
 demo: $(STAMP)
-	$(BIN)/python bench/generate.py $(VENV)/demo-access.log --lines 50000
-	$(BIN)/logtui tail $(VENV)/demo-access.log --once --top 5 | $(BIN)/python -m json.tool
+	$(BIN)/logtui demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

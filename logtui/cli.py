@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from logtui import __version__
+from logtui.core.dashboard import View, ViewError
 from logtui.core.durations import DurationError, parse_duration, parse_window
 from logtui.core.enrich import Enricher
 from logtui.core.filters import FilterError, compile_filter
 from logtui.core.formats import LogFormatError, UnknownFormat, get_format
 from logtui.core.geo import GeoDatabaseError, GeoLookup
 from logtui.core.pipeline import Pipeline
+
+DEFAULT_LAST_LINES = 1000
 
 
 class UsageError(Exception):
@@ -44,6 +47,13 @@ class TailOptions:
     from_start: bool
     lines: int | None
     top: int
+    view: View
+    theme: str
+    geo: bool
+
+    @property
+    def last_lines(self) -> int:
+        return DEFAULT_LAST_LINES if self.lines is None else self.lines
 
 
 def _duration(flag: str, text: str) -> float:
@@ -85,10 +95,27 @@ def tail_options(args: argparse.Namespace) -> TailOptions:
         raise UsageError(f"--top {args.top}: expected 1 or more")
     if not args.paths:
         raise UsageError("tail: give at least one file, glob, or '-' for standard input")
+    view = View(filter=args.filter or "", window=window)
+    if args.view:
+        try:
+            view = View.from_string(args.view)
+        except (ViewError, FilterError) as error:
+            raise UsageError(f"--view: {error}") from None
+    theme = _theme(args.theme)
     pipeline = Pipeline(args.format, Enricher.default(geo), query)
     return TailOptions(paths=args.paths, pipeline=pipeline, window=window, bucket=bucket,
                        interval=interval, from_start=args.from_start, lines=args.lines,
-                       top=args.top)
+                       top=args.top, view=view, theme=theme, geo=geo is not None)
+
+
+def _theme(name: str | None) -> str:
+    from logtui.ui.themes import DEFAULT_THEME, ThemeError, load_themes, resolve
+
+    try:
+        themes = load_themes()
+        return resolve(name, themes) if name else DEFAULT_THEME
+    except ThemeError as error:
+        raise UsageError(f"--theme: {error}") from None
 
 
 def run_tail(args: argparse.Namespace) -> int:
@@ -100,7 +127,11 @@ def run_tail(args: argparse.Namespace) -> int:
     options = tail_options(args)
     if args.once:
         return headless.run_once(options, sys.stdout)
-    return headless.run_follow(options, sys.stdout)
+    if args.no_ui or not sys.stdout.isatty():
+        return headless.run_follow(options, sys.stdout)
+    from logtui.ui.launch import run_dashboard
+
+    return run_dashboard(options)
 
 
 def build_parser() -> Parser:
@@ -110,11 +141,12 @@ def build_parser() -> Parser:
     commands.required = True
 
     tail = commands.add_parser(
-        "tail", help="follow log files (and/or stdin) and summarise the traffic",
-        description="Follow access logs through rotation and summarise them: status codes, "
-                    "latency percentiles, crawlers, top paths and clients. --once reads what "
-                    "exists and prints one JSON summary; --no-ui prints a JSON snapshot per "
-                    "--interval.",
+        "tail", help="follow log files (and/or stdin) on a live dashboard",
+        description="Follow access logs through rotation and show them live on a dashboard: "
+                    "status codes over time, latency percentiles, crawlers, top paths, clients "
+                    "and countries, and the log stream, with keyboard filtering (press ? in the "
+                    "dashboard). --once reads what exists and prints one JSON summary; --no-ui "
+                    "(or a stdout that is not a terminal) prints a JSON snapshot per --interval.",
         epilog="Formats: auto (detected per file, falling back per line), combined, common, "
                "vhost (vhost_combined), ingress (ingress-nginx), json (JSON Lines, common field "
                "aliases), ltsv, haproxy (HTTP log), w3c (IIS/CloudFront; w3c:'<#Fields list>' "
@@ -147,9 +179,36 @@ def build_parser() -> Parser:
     tail.add_argument("--interval", default="1s", metavar="DURATION",
                       help="how often --no-ui prints a snapshot (default: 1s)")
     tail.add_argument("--top", type=int, default=10, metavar="N",
-                      help="entries in each top list of the JSON output (default: 10)")
+                      help="entries in each top list (default: 10)")
+    tail.add_argument("--theme", metavar="NAME",
+                      help="dashboard theme: dark (default), light, high-contrast, or one from "
+                           "~/.config/logtui/themes")
+    tail.add_argument("--view", metavar="VIEW",
+                      help="open a view copied with 'y' (logtui:f=...&w=5m...): its filter, "
+                           "window, bots mode and panel")
     tail.set_defaults(run=run_tail)
+
+    demo = commands.add_parser(
+        "demo", help="the dashboard on live synthetic traffic (needs nothing else)",
+        description="Write realistic synthetic traffic to a temporary log and open the dashboard "
+                    "on it: steady browsing, a Googlebot/GPTBot crawl wave, a burst of 5xx on one "
+                    "endpoint, a latency spike and a log rotation, repeating. Try / to filter, "
+                    "Enter on a row to drill down, ? for every key.")
+    demo.add_argument("--theme", metavar="NAME", help="dashboard theme (default: dark)")
+    demo.add_argument("--rate", type=float, default=120.0, metavar="N",
+                      help="requests per second to write (default: 120)")
+    demo.set_defaults(run=run_demo_command)
     return parser
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from logtui.demo import run_demo
+
+    if args.rate <= 0:
+        raise UsageError(f"--rate {args.rate}: expected a positive number of requests per second")
+    if not sys.stdout.isatty():
+        raise UsageError("demo: the dashboard needs a terminal (try 'logtui tail FILE --once')")
+    return run_demo(_theme(args.theme), args.rate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

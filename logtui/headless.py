@@ -7,15 +7,16 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from typing import Any, BinaryIO, TextIO
 
 from logtui.cli import TailOptions
 from logtui.core.pipeline import Source
 from logtui.core.stats import RollingStats
 from logtui.sources.batch import BatchReader
-from logtui.sources.tail import FileFollower, TailSet
+from logtui.sources.live import LiveSources
+from logtui.sources.tail import FileFollower
 
-DEFAULT_LAST_LINES = 1000
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -88,27 +89,18 @@ def run_follow(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None)
     """Follow the inputs and print a snapshot every --interval until interrupted (or
     until standard input, when it is the only input, ends)."""
     stats = RollingStats(options.window, options.bucket, clock=time.time)
-    sources: dict[str, Source] = {}
-    last_lines = DEFAULT_LAST_LINES if options.lines is None else options.lines
-    with TailSet(options.paths, from_start=options.from_start, last_lines=last_lines,
-                 stdin=stdin) as tails:
+    with LiveSources(options.paths, options.pipeline, from_start=options.from_start,
+                     last_lines=options.last_lines, stdin=stdin) as live:
         next_tick = time.monotonic() + options.interval
         while True:
-            for tag, lines in tails.poll():
-                source = sources.get(tag) or sources.setdefault(
-                    tag, options.pipeline.source(tag))
-                stats.add(source.events(lines, time.time()))
-            statuses = tails.sources
-            finished = bool(statuses) and all(s.state == "closed" for s in statuses)
+            for batch in live.poll():
+                stats.add(batch)
+            finished = live.finished
             if time.monotonic() >= next_tick or finished:
-                described = [
-                    {**(describe(sources[s.tag]) if s.tag in sources else {"tag": s.tag}),
-                     "state": s.state, "truncated": s.truncated, "gaps": s.gaps}
-                    for s in statuses]
-                emit({**stats.snapshot(options.top), "sources": described}, out)
+                sources = [asdict(state) for state in live.states()]
+                emit({**stats.snapshot(options.top), "sources": sources}, out)
                 next_tick = max(next_tick + options.interval, time.monotonic())
             if finished:
                 return 0
-            if not tails.has_more:
-                tails.wait(max(0.0, min(next_tick - time.monotonic(), 0.25)))
+            live.wait(max(0.0, min(next_tick - time.monotonic(), 0.25)))
 

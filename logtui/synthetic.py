@@ -87,6 +87,7 @@ class TrafficModel:
                                               for rank in range(len(self.clients))))
         self.endpoint_weights = list(accumulate(e.weight for e in ENDPOINTS))
         self.bot_share = bot_share
+        self.crawlers: tuple[str, ...] = CRAWLERS
         self.error_boost = 0.0      # the demo raises these to stage incidents
         self.latency_boost = 1.0
         self.incident_path: str | None = None
@@ -95,7 +96,7 @@ class TrafficModel:
         rnd = self.random
         endpoint = rnd.choices(ENDPOINTS, cum_weights=self.endpoint_weights)[0]
         is_bot = rnd.random() < self.bot_share
-        ua = rnd.choice(CRAWLERS) if is_bot else rnd.choice(BROWSERS)
+        ua = rnd.choice(self.crawlers) if is_bot else rnd.choice(BROWSERS)
         path = endpoint.template.replace("{id}", str(int(rnd.paretovariate(1.2) * 10)))
         latency = rnd.lognormvariate(0, 0.6) * endpoint.latency_median * self.latency_boost
         error_rate = endpoint.error_rate

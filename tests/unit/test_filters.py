@@ -386,3 +386,11 @@ def test_drill_down_narrows_and_drill_up_restores(frame: pl.DataFrame, text: str
     # the first back, the same filter without its redundant parentheses.
     assert restored == text or f"({restored})" == text
     assert mask(restored, frame) == mask(text, frame)
+
+
+def test_endpoint_terms_match_path_templates() -> None:
+    frame = conform(pl.DataFrame({"path": ["/users/1", "/users/22?page=2", "/a", None],
+                                  "parsed": [True] * 4}))
+    term = term_for("endpoint", "/users/{id}")
+    assert compile_filter(term).mask(frame).to_list() == [True, True, False, False]
+    assert compile_filter("endpoint:/users/*").mask(frame).to_list() == [True, True, False, False]

@@ -1,0 +1,23 @@
+"""Log text made safe for a terminal: control characters become visible escapes.
+
+A log line is attacker-controlled (a user agent, a path). Written raw, `ESC ] 0 ; x BEL`
+would retitle the terminal and `ESC [ 2 J` clear it; shown as `\\x1b]0;x\\x07` they are
+just text. Tabs become spaces so columns stay where the layout put them.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls except tab, DEL, and C1 controls (which some terminals also obey).
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return CONTROL.sub(_visible, text).replace("\t", "    ")

@@ -1,0 +1,1 @@
+"""The Textual dashboard: panels over the core's statistics, keyboard filtering."""

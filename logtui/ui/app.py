@@ -1,0 +1,211 @@
+"""The logtui dashboard: panels over a `Dashboard`, refreshed in batches on a timer.
+
+Inputs are read by a feeder in a worker thread, which hands parsed batches to the
+`Dashboard`; the UI thread never reads files or parses. Every `refresh` seconds the
+snapshot is computed in a worker too, and applied to all panels in one batch update.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical
+from textual.theme import Theme
+from textual.widgets import Footer
+
+from logtui.core.dashboard import Dashboard
+from logtui.core.filters import FilterError, add_term, remove_last_term
+from logtui.ui.colors import STATUS_DEFAULTS
+from logtui.ui.screens.help import HelpScreen
+from logtui.ui.screens.record import RecordScreen
+from logtui.ui.themes import DEFAULT_THEME
+from logtui.ui.widgets.crawlers_panel import CrawlersPanel
+from logtui.ui.widgets.drill_table import DrillTable
+from logtui.ui.widgets.filter_bar import FilterBar
+from logtui.ui.widgets.latency_panel import LatencyPanel
+from logtui.ui.widgets.log_stream import LogStream
+from logtui.ui.widgets.status_panel import StatusPanel
+from logtui.ui.widgets.summary import Summary
+from logtui.ui.widgets.top_panel import TopPanel
+
+# Reads inputs into the dashboard until the event is set (runs in a worker thread).
+Feeder = Callable[[Dashboard, threading.Event], None]
+
+
+class LogtuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "logtui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("backspace", "drill_up", "Drill up"),
+        Binding("p", "pause", "Pause"),
+        Binding("w", "window", "Window"),
+        Binding("b", "bots", "Bots"),
+        Binding("t", "next_theme", "Theme"),
+        Binding("y", "copy_view", "Copy view"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, dashboard: Dashboard, *, feeder: Feeder | None = None,
+                 themes: dict[str, Theme] | None = None, theme: str = DEFAULT_THEME,
+                 refresh: float = 0.25, top: int = 10, geo: bool = False) -> None:
+        super().__init__()
+        self.dashboard = dashboard
+        self.feeder = feeder
+        self.stop = threading.Event()
+        self.logtui_themes = themes or {}
+        self.initial_theme = theme
+        self.refresh_every = refresh
+        self.top = top
+        self.geo = geo
+        self.paused = False
+        self.latest: dict[str, Any] | None = None
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **STATUS_DEFAULTS}
+
+    def compose(self) -> ComposeResult:
+        yield Summary()
+        with Container(id="panels"):
+            yield StatusPanel(id="status", classes="panel")
+            yield LatencyPanel(id="latency", classes="panel")
+            yield CrawlersPanel(id="crawlers", classes="panel")
+            yield TopPanel("top_paths", "path", "path", id="paths", classes="panel")
+            yield TopPanel("top_ips", "ip", "client", id="clients", classes="panel")
+            if self.geo:
+                yield TopPanel("countries", "country", "country", id="countries",
+                               classes="panel")
+            else:
+                yield TopPanel("top_uas", "ua", "user agent", id="agents", classes="panel")
+        with Vertical(id="stream-box", classes="panel"):
+            yield LogStream()
+        yield FilterBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for theme in self.logtui_themes.values():
+            self.register_theme(theme)
+        if self.initial_theme in self.available_themes:
+            self.theme = self.initial_theme
+        titles = {"status": "status codes", "latency": "latency", "crawlers": "crawlers",
+                  "paths": "top paths", "clients": "top clients", "countries": "countries",
+                  "agents": "user agents", "stream-box": "log stream"}
+        for widget_id, title in titles.items():
+            for widget in self.query(f"#{widget_id}"):
+                widget.border_title = title
+        if self.feeder is not None:
+            self.feed()
+        self.set_interval(self.refresh_every, self.refresh_panels)
+        self.refresh_panels()
+        self.focus_panel(self.dashboard.view.focus)
+
+    def on_unmount(self) -> None:
+        self.stop.set()
+
+    @work(thread=True, exclusive=True, group="feeder")
+    def feed(self) -> None:
+        assert self.feeder is not None
+        self.feeder(self.dashboard, self.stop)
+
+    # --- refreshing -----------------------------------------------------------------------
+
+    def refresh_panels(self) -> None:
+        if not self.paused:
+            self.take_snapshot()
+
+    @work(thread=True, exclusive=True, group="snapshot")
+    def take_snapshot(self) -> None:
+        snapshot = self.dashboard.snapshot(self.top)
+        self.call_from_thread(self.show, snapshot)
+
+    def show(self, snapshot: dict[str, Any]) -> None:
+        self.latest = snapshot
+        with self.batch_update():
+            self.query_one(Summary).show(snapshot, self.paused)
+            self.query_one(StatusPanel).show(snapshot)
+            self.query_one(LatencyPanel).show(snapshot)
+            self.query_one(CrawlersPanel).show(snapshot)
+            for panel in self.query(TopPanel):
+                panel.show(snapshot)
+            self.query_one(LogStream).show(snapshot["stream"])
+
+    # --- the view -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="view")
+    def change_view(self, change: Callable[[], None]) -> None:
+        """Recompute in a worker (it may read many retained events), then repaint."""
+        try:
+            change()
+        except FilterError as error:
+            self.call_from_thread(self.notify, str(error), title="filter", severity="error")
+            return
+        self.call_from_thread(self.take_snapshot)
+
+    def apply_filter(self, text: str) -> None:
+        self.change_view(lambda: self.dashboard.set_filter(text))
+
+    def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
+        self.apply_filter(message.text)
+
+    def on_filter_bar_closed(self, _: FilterBar.Closed) -> None:
+        self.focus_panel(self.dashboard.view.focus)
+
+    def on_drill_table_drill_down(self, message: DrillTable.DrillDown) -> None:
+        self.apply_filter(add_term(self.dashboard.view.filter, message.term))
+
+    def on_log_stream_selected(self, message: LogStream.Selected) -> None:
+        self.push_screen(RecordScreen(message.line))
+
+    def on_descendant_focus(self) -> None:
+        for panel in self.query(".panel"):
+            if panel.has_focus_within and panel.id:
+                self.dashboard.set_focus("stream" if panel.id == "stream-box" else panel.id)
+
+    def focus_panel(self, name: str) -> None:
+        target = self.query(f"#{'stream-box' if name == 'stream' else name}")
+        if target:
+            focusable = target.first().query("DrillTable, LogStream")
+            if focusable:
+                focusable.first().focus()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open(self.dashboard.view.filter)
+
+    def action_drill_up(self) -> None:
+        if self.dashboard.view.filter.strip():
+            self.apply_filter(remove_last_term(self.dashboard.view.filter))
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.latest is not None:
+            self.query_one(Summary).show(self.latest, self.paused)
+        self.refresh_panels()
+
+    def action_window(self) -> None:
+        self.dashboard.cycle_window()
+        self.take_snapshot()
+
+    def action_bots(self) -> None:
+        self.change_view(self.dashboard.cycle_bots)
+
+    def action_next_theme(self) -> None:
+        names = sorted(self.logtui_themes) or sorted(self.available_themes)
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
+        self.notify(f"theme {self.theme}", timeout=2)
+        self.query_one(StatusPanel).refresh(recompose=False)
+
+    def action_copy_view(self) -> None:
+        view = self.dashboard.view.to_string()
+        self.copy_to_clipboard(view)
+        self.notify(f"copied {view}\nopen it with: logtui tail ... --view '{view}'",
+                    title="view", timeout=6)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())

@@ -1,0 +1,47 @@
+"""The top bar: sources and their state, rate, error rate, totals, window, filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from logtui.core.durations import format_duration
+from logtui.core.sanitize import printable
+from logtui.ui import format as fmt
+
+STATE_MARKS = {"following": "●", "closed": "○", "missing": "?", "connected": "●"}
+
+
+class Summary(Static):
+    DEFAULT_CSS = "Summary { height: 2; background: $panel; padding: 0 1; }"
+
+    def show(self, snapshot: dict[str, Any], paused: bool) -> None:
+        view = snapshot["view"]
+        sources = Text()
+        for index, source in enumerate(snapshot["sources"]):
+            healthy = source.state in ("following", "connected")
+            mark = STATE_MARKS.get(source.state, "!")
+            sources.append(("  " if index else "") + mark + " ",
+                           style="green" if healthy else "bold red")
+            sources.append(printable(source.tag))
+            if not healthy:
+                sources.append(f" ({printable(source.state)})", style="red")
+            elif source.format not in ("auto",):
+                sources.append(f" {source.format}", style="dim")
+        if not snapshot["sources"]:
+            sources.append("no sources", style="dim")
+        numbers = Text.assemble(
+            ("PAUSED " if paused else "", "bold reverse"),
+            ("req/s ", "dim"), (f"{snapshot['rate']:.1f}", "bold"),
+            ("  5xx ", "dim"), (fmt.share(snapshot["error_rate"]),
+                                "bold red" if snapshot["error_rate"] >= 0.01 else "bold"),
+            ("  total ", "dim"), (fmt.count(snapshot["total"]), "bold"),
+            ("  unparsed ", "dim"), (fmt.count(snapshot["unparsed"]),
+                                     "bold yellow" if snapshot["unparsed"] else "bold"),
+            ("  window ", "dim"), (format_duration(view.window), "bold"),
+            ("  bots ", "dim"), (view.bots, "bold"),
+            ("  filter ", "dim"), (printable(view.filter) or "none", "bold cyan"),
+        )
+        self.update(Text("\n").join([sources, numbers]))
