@@ -157,10 +157,11 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
         events.filter(pl.col("endpoint").is_not_null()).group_by("bucket", "endpoint").agg(
             count=pl.len(), errors=(status >= 500).sum(), timed=timed.sum(),
             latency_total=latency.filter(timed).sum(), latency_max=latency.filter(timed).max())
-        .sort(["bucket", "count"], descending=[False, True])
+        .sort(["bucket", "count", "endpoint"], descending=[False, True, False])
         .group_by("bucket", maintain_order=True).head(ENDPOINT_CAPACITY),
+        # (ties broken by the value itself: group-by order varies from run to run)
         *(events.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
-          .sort(["bucket", "len"], descending=[False, True])
+          .sort(["bucket", "len", column], descending=[False, True, False])
           .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1)
           for column in TOP_DIMENSIONS.values()),
     ]

@@ -52,3 +52,14 @@ def trend(ratio: float) -> str:
 def safe(value: object) -> Text:
     """Log-derived text as a literal cell: no markup, no terminal escapes."""
     return Text(printable(str(value)), no_wrap=True, overflow="ellipsis")
+
+
+def fields(items: list[tuple[str, str, str]], gap: str = "   ") -> Text:
+    """'label value' pairs in a row: labels dim, each value in its own style."""
+    text = Text()
+    for index, (label, value, style) in enumerate(items):
+        text.append(gap if index else "")
+        text.append(label, style="dim")
+        text.append(" ")
+        text.append(value, style=style)
+    return text

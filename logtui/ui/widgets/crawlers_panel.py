@@ -24,8 +24,9 @@ class CrawlersPanel(Vertical):
 
     def show(self, snapshot: dict[str, Any]) -> None:
         hits = sum(snapshot["bots"].values())
-        self.query_one("#bot-share", Static).update(
-            f"[b]{fmt.share(snapshot['bot_share'])}[/b] of requests, {fmt.count(hits)} hits")
+        self.query_one("#bot-share", Static).update(fmt.fields([
+            ("bots", fmt.share(snapshot["bot_share"]), "bold"),
+            ("hits", fmt.count(hits), "bold")]))
         self.query_one(DrillTable).show([
             (row["name"], (fmt.safe(row["name"]), fmt.count(row["hits"]),
                            fmt.share(row["errors"] / row["hits"]) if row["hits"] else "-",

@@ -29,7 +29,7 @@ class LatencyPanel(Vertical):
     def show(self, snapshot: dict[str, Any]) -> None:
         latency = snapshot["latency"]
         self.query_one("#latency-now", Static).update(
-            "  ".join(f"[b]{name}[/b] {fmt.seconds(latency[name])}" for name in SHOWN))
+            fmt.fields([(name, fmt.seconds(latency[name]), "bold") for name in SHOWN], "  "))
         self.query_one(Sparkline).data = [point["p95"] or 0.0 for point in snapshot["series"]]
         self.query_one(DrillTable).show([
             (row["endpoint"], (fmt.safe(row["endpoint"]), fmt.seconds(row["mean"]),

@@ -32,16 +32,17 @@ class Summary(Static):
                 sources.append(f" {source.format}", style="dim")
         if not snapshot["sources"]:
             sources.append("no sources", style="dim")
-        numbers = Text.assemble(
-            ("PAUSED " if paused else "", "bold reverse"),
-            ("req/s ", "dim"), (f"{snapshot['rate']:.1f}", "bold"),
-            ("  5xx ", "dim"), (fmt.share(snapshot["error_rate"]),
-                                "bold red" if snapshot["error_rate"] >= 0.01 else "bold"),
-            ("  total ", "dim"), (fmt.count(snapshot["total"]), "bold"),
-            ("  unparsed ", "dim"), (fmt.count(snapshot["unparsed"]),
-                                     "bold yellow" if snapshot["unparsed"] else "bold"),
-            ("  window ", "dim"), (format_duration(view.window), "bold"),
-            ("  bots ", "dim"), (view.bots, "bold"),
-            ("  filter ", "dim"), (printable(view.filter) or "none", "bold cyan"),
-        )
+        error_style = "bold red" if snapshot["error_rate"] >= 0.01 else "bold"
+        fields = [
+            ("req/s", f"{snapshot['rate']:.1f}", "bold"),
+            ("5xx", fmt.share(snapshot["error_rate"]), error_style),
+            ("total", fmt.count(snapshot["total"]), "bold"),
+            ("unparsed", fmt.count(snapshot["unparsed"]),
+             "bold yellow" if snapshot["unparsed"] else "bold"),
+            ("window", format_duration(view.window), "bold"),
+            ("bots", view.bots, "bold"),
+            ("filter", printable(view.filter) or "none", "bold cyan"),
+        ]
+        numbers = Text.assemble(("PAUSED", "bold reverse"), "   ") if paused else Text()
+        numbers.append_text(fmt.fields(fields))
         self.update(Text("\n").join([sources, numbers]))
