@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_INTEROP := tests/interop/node
+NODE_STAMP := $(NODE_INTEROP)/node_modules/.installed
 
 .PHONY: test demo lint bench clean
 
@@ -13,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The npm forward client for tests/interop; without npm those tests skip and say why.
+$(NODE_STAMP): $(NODE_INTEROP)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_INTEROP) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the @fluent-org/logger interop tests will be skipped"; fi
+
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -26,6 +34,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/forward_ingest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(NODE_INTEROP)/node_modules
