@@ -22,10 +22,12 @@ from typing import Any
 import msgpack
 import polars as pl
 
-from logtui.core.event import SCHEMA, Event, conform
-from logtui.core.formats.records import JSON_ALIASES, normalise
-from logtui.core.formats.structured import ROW_COLUMNS
+from logtui.core.enrich import Enricher
+from logtui.core.event import Event
+from logtui.core.filters import compile_filter
 from logtui.core.forward import EventTime, ForwardDecoder, ReplyDecoder, pack_entries
+from logtui.core.pipeline import Pipeline, Source
+from logtui.core.stats import RollingStats
 from logtui.sources.forward import ForwardServer, Peer
 
 TARGET_EVENTS_PER_S = 200_000   # the issue's target, on one core
@@ -92,21 +94,31 @@ def pin(cpu: int) -> None:
 
 
 class Normaliser:
-    """on_events for `normalise`: the normalised columns of every record as a polars batch."""
+    """on_events for `normalise`: what `logtui serve` and `tail --listen` do. Before the
+    ack each batch is parsed, enriched and queued; the reader folds what is queued into the
+    rolling statistics as one batch (here every FOLD_EVERY events, as a poll would)."""
+
+    FOLD_EVERY = 10_000
 
     def __init__(self) -> None:
         self.rows = 0
+        self.pipeline = Pipeline("auto", Enricher.default(), compile_filter(""))
+        self.sources: dict[str, Source] = {}
+        self.stats = RollingStats(300, 10, clock=time.time)
+        self.queued: list[pl.DataFrame] = []
 
     def __call__(self, events: Sequence[Event], peer: Peer) -> None:
-        rows = [normalise(event.record, JSON_ALIASES) for event in events]
-        columns: dict[str, list[Any]] = {name: [row[name] for row in rows]
-                                         for name in ROW_COLUMNS}
-        columns["time"] = [row["time"] or event.time for row, event in zip(rows, events,
-                                                                            strict=True)]
-        batch = pl.DataFrame(columns, schema={name: SCHEMA[name] for name in ROW_COLUMNS},
-                             strict=False)
-        batch = conform(batch.with_columns(tag=pl.lit(events[0].tag), parsed=pl.lit(True)))
-        self.rows += batch.height
+        tag = events[0].tag
+        source = self.sources.get(tag) or self.sources.setdefault(tag, self.pipeline.source(tag))
+        self.queued.append(source.records([e.record for e in events], [e.time for e in events]))
+        self.rows += len(events)
+        if sum(batch.height for batch in self.queued) >= self.FOLD_EVERY:
+            self.fold()
+
+    def fold(self) -> None:
+        if self.queued:
+            self.stats.add(pl.concat(self.queued))
+            self.queued.clear()
 
 
 class Counter:
@@ -126,6 +138,8 @@ async def serve(mode: str) -> None:
     print(server.port, flush=True)
     await asyncio.to_thread(sys.stdin.read)
     await server.close()
+    if isinstance(on_events, Normaliser):
+        on_events.fold()
     print(json.dumps({"rows": on_events.rows, "events": server.stats.events,
                       "malformed": server.stats.malformed, "peak_rss_mib": peak_rss_mib()}),
           flush=True)

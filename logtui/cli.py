@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from logtui import __version__
+from logtui.core.address import AddressError, parse_endpoint
 from logtui.core.dashboard import View, ViewError
 from logtui.core.durations import DurationError, parse_duration, parse_window
 from logtui.core.enrich import Enricher
@@ -20,6 +21,8 @@ from logtui.core.filters import FilterError, compile_filter
 from logtui.core.formats import LogFormatError, UnknownFormat, get_format
 from logtui.core.geo import GeoDatabaseError, GeoLookup
 from logtui.core.pipeline import Pipeline
+from logtui.sources.forward import tls_context
+from logtui.sources.listen import ListenOptions
 
 DEFAULT_LAST_LINES = 1000
 
@@ -50,6 +53,7 @@ class TailOptions:
     view: View
     theme: str
     geo: bool
+    listen: ListenOptions | None
 
     @property
     def last_lines(self) -> int:
@@ -93,8 +97,12 @@ def tail_options(args: argparse.Namespace) -> TailOptions:
         raise UsageError(f"--lines {args.lines}: expected a count of lines, 0 or more")
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected 1 or more")
-    if not args.paths:
-        raise UsageError("tail: give at least one file, glob, or '-' for standard input")
+    listen = listen_options(args)
+    if listen is not None and args.once:
+        raise UsageError("--listen: forwarded events arrive over time; use it without --once")
+    if not args.paths and listen is None:
+        raise UsageError("tail: give at least one file, glob, '-' for standard input, "
+                         "or --listen")
     view = View(filter=args.filter or "", window=window)
     if args.view:
         try:
@@ -105,7 +113,35 @@ def tail_options(args: argparse.Namespace) -> TailOptions:
     pipeline = Pipeline(args.format, Enricher.default(geo), query)
     return TailOptions(paths=args.paths, pipeline=pipeline, window=window, bucket=bucket,
                        interval=interval, from_start=args.from_start, lines=args.lines,
-                       top=args.top, view=view, theme=theme, geo=geo is not None)
+                       top=args.top, view=view, theme=theme, geo=geo is not None,
+                       listen=listen)
+
+
+def listen_failure(options: TailOptions, error: OSError) -> str:
+    where = f"{options.listen.host}:{options.listen.port}" if options.listen else "?"
+    return f"--listen {where}: {(error.strerror or str(error)).lower()}"
+
+
+def listen_options(args: argparse.Namespace) -> ListenOptions | None:
+    """--listen, --shared-key and --tls-*: the forward input, checked before it starts."""
+    if args.listen is None:
+        for flag in ("tls_cert", "tls_key", "tls_client_ca"):
+            if getattr(args, flag):
+                raise UsageError(f"--{flag.replace('_', '-')} goes with --listen")
+        return None
+    try:
+        host, port = parse_endpoint(args.listen, default_host="0.0.0.0")
+    except AddressError as error:
+        raise UsageError(f"--listen {error}") from None
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise UsageError("--tls-cert and --tls-key go together")
+        try:
+            tls = tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"--tls-cert/--tls-key: {error}") from None
+    return ListenOptions(host, port, args.shared_key, tls)
 
 
 def _theme(name: str | None) -> str:
@@ -132,6 +168,19 @@ def run_tail(args: argparse.Namespace) -> int:
     from logtui.ui.launch import run_dashboard
 
     return run_dashboard(options)
+
+
+def add_forward_arguments(parser: argparse.ArgumentParser) -> None:
+    forward = parser.add_argument_group("forwarded logs (Fluentd / Fluent Bit forward protocol)")
+    forward.add_argument("--listen", metavar="[HOST:]PORT",
+                         help="also accept the forward protocol on this TCP port (and UDP "
+                              "heartbeats); a bare port listens on every interface")
+    forward.add_argument("--shared-key", metavar="KEY",
+                         help="require the forward handshake with this shared key")
+    forward.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate")
+    forward.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    forward.add_argument("--tls-client-ca", metavar="PEM",
+                         help="require client certificates signed by this CA")
 
 
 def build_parser() -> Parser:
@@ -180,6 +229,7 @@ def build_parser() -> Parser:
                       help="how often --no-ui prints a snapshot (default: 1s)")
     tail.add_argument("--top", type=int, default=10, metavar="N",
                       help="entries in each top list (default: 10)")
+    add_forward_arguments(tail)
     tail.add_argument("--theme", metavar="NAME",
                       help="dashboard theme: dark (default), light, high-contrast, or one from "
                            "~/.config/logtui/themes")

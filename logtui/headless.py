@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from typing import Any, BinaryIO, TextIO
 
-from logtui.cli import TailOptions
+from logtui.cli import RuntimeFailure, TailOptions, listen_failure
 from logtui.core.pipeline import Source
 from logtui.core.stats import RollingStats
 from logtui.sources.batch import BatchReader
@@ -89,8 +89,12 @@ def run_follow(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None)
     """Follow the inputs and print a snapshot every --interval until interrupted (or
     until standard input, when it is the only input, ends)."""
     stats = RollingStats(options.window, options.bucket, clock=time.time)
-    with LiveSources(options.paths, options.pipeline, from_start=options.from_start,
-                     last_lines=options.last_lines, stdin=stdin) as live:
+    try:
+        live = LiveSources(options.paths, options.pipeline, from_start=options.from_start,
+                           last_lines=options.last_lines, stdin=stdin, listen=options.listen)
+    except OSError as error:
+        raise RuntimeFailure(listen_failure(options, error)) from None
+    with live:
         next_tick = time.monotonic() + options.interval
         while True:
             for batch in live.poll():

@@ -7,14 +7,17 @@ threads on separate chunks, the live tailer from one worker, and neither touches
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from logtui.core.enrich import Enricher
+from logtui.core.event import conform
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
+from logtui.core.formats.records import JSON_ALIASES, records_frame
 
 
 def fill_times(frame: pl.DataFrame, fallback: float) -> pl.DataFrame:
@@ -57,8 +60,60 @@ class Source:
         self.lines += len(series)
         frame = self.format.parse(series, self.tag)
         known = self.last_time if self.last_time > -math.inf else fallback_time
-        frame = fill_times(frame, known)
+        return self._finish(fill_times(frame, known))
+
+    def records(self, records: Sequence[Mapping[str, Any]], times: Sequence[float]
+                ) -> pl.DataFrame:
+        """A batch of structured records (forwarded events) with their own times.
+
+        A record that is only a log line in a `log` or `message` field (Fluent Bit's and
+        Fluentd's tail inputs send those) is parsed as a line of this source's format."""
+        self.lines += len(records)
+        carried = [_line_of(record) for record in records]
+        frame = records_frame(records, JSON_ALIASES).with_columns(
+            parsed=pl.lit(True), tag=pl.lit(self.tag),
+            line=pl.coalesce(pl.lit(pl.Series(carried, dtype=pl.String)), display_line()))
+        holders = frame.with_row_index("_row").filter(
+            pl.col("status").is_null() & pl.col("path").is_null()
+            & pl.Series([line is not None for line in carried]))
+        if not holders.is_empty():
+            rows = holders["_row"]
+            parsed = self.format.parse(holders["line"], self.tag).with_columns(_row=rows)
+            frame = (frame.with_row_index("_row").filter(~pl.col("_row").is_in(rows.implode()))
+                     .pipe(lambda rest: pl.concat([conform_rows(rest), conform_rows(parsed)]))
+                     .sort("_row").drop("_row"))
+        frame = conform(frame).with_columns(
+            pl.col("time").fill_null(pl.Series(times, dtype=pl.Float64)))
+        return self._finish(frame)
+
+    def _finish(self, frame: pl.DataFrame) -> pl.DataFrame:
         if not frame.is_empty():
             self.last_time = max(self.last_time, frame["time"][-1])
         frame = self.pipeline.enricher.apply(frame)
         return self.pipeline.filter.apply(frame)
+
+
+LINE_FIELDS = ("log", "message")
+
+
+def _line_of(record: Mapping[str, Any]) -> str | None:
+    for key in LINE_FIELDS:
+        value = record.get(key)
+        if isinstance(value, str):
+            return value.rstrip("\r\n")
+    return None
+
+
+def display_line() -> pl.Expr:
+    """What the log stream shows and text search reads for a record without a line of
+    its own: its normalised fields in access-log order, then the rest as JSON."""
+    parts = [pl.col("ip"), pl.concat_str(pl.lit('"'), pl.col("method"), pl.lit(" "),
+                                          pl.col("path"), pl.lit('"'), ignore_nulls=True),
+             pl.col("status"), pl.col("bytes"), pl.col("latency"),
+             pl.concat_str(pl.lit('"'), pl.col("ua"), pl.lit('"')), pl.col("fields")]
+    return pl.concat_str([p.cast(pl.String).fill_null("-") for p in parts], separator=" ")
+
+
+def conform_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """conform, keeping a `_row` index column for re-ordering."""
+    return conform(frame).with_columns(frame["_row"].cast(pl.UInt32))

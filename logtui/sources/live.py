@@ -6,6 +6,7 @@ count cannot differ.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -15,18 +16,34 @@ import polars as pl
 
 from logtui.core.dashboard import Dashboard, SourceState
 from logtui.core.pipeline import Pipeline, Source
+from logtui.sources.listen import ForwardListener, ListenOptions
 from logtui.sources.tail import TailSet
 
 # Longest wait between polls when no change is announced: bounds write-to-screen delay.
 FEED_WAIT = 0.1
+FORWARD_BACKLOG = 256   # batches
 
 
 class LiveSources:
+    """Files, standard input and (with `listen`) forwarded events, as event batches."""
+
     def __init__(self, paths: list[str], pipeline: Pipeline, *, from_start: bool,
-                 last_lines: int, stdin: BinaryIO | None = None) -> None:
+                 last_lines: int, stdin: BinaryIO | None = None,
+                 listen: ListenOptions | None = None) -> None:
         self.pipeline = pipeline
         self.tails = TailSet(paths, from_start=from_start, last_lines=last_lines, stdin=stdin)
         self.sources: dict[str, Source] = {}
+        # Forwarded batches wait here for poll(); when it is full the server stops acking,
+        # and forwarders hold their buffers until we catch up.
+        self.forwarded: queue.Queue[pl.DataFrame] = queue.Queue(FORWARD_BACKLOG)
+        self.listener: ForwardListener | None = None
+        if listen is not None:
+            self.listener = ForwardListener(listen, pipeline, self.forwarded.put)
+            try:
+                self.listener.start()
+            except BaseException:
+                self.tails.close()
+                raise
 
     def poll(self) -> list[pl.DataFrame]:
         """New events of every input since the last call, one batch per input."""
@@ -35,6 +52,12 @@ class LiveSources:
             source = self.sources.get(tag) or self.sources.setdefault(
                 tag, self.pipeline.source(tag))
             batches.append(source.events(lines, time.time()))
+        forwarded = []
+        while not self.forwarded.empty():
+            forwarded.append(self.forwarded.get_nowait())
+        if forwarded:
+            # one batch of all that arrived: folding costs about the same for 1 or 10,000 rows
+            batches.append(pl.concat(forwarded))
         return batches
 
     def states(self) -> list[SourceState]:
@@ -44,13 +67,16 @@ class LiveSources:
             states.append(SourceState(
                 status.tag, status.state, source.format_name if source else "auto",
                 source.lines if source else 0, status.truncated, status.gaps))
+        if self.listener is not None:
+            states.append(self.listener.state())
         return states
 
     @property
     def finished(self) -> bool:
         """Every input has ended (only standard input ends)."""
         statuses = self.tails.sources
-        return bool(statuses) and all(status.state == "closed" for status in statuses)
+        return (self.listener is None and bool(statuses)
+                and all(status.state == "closed" for status in statuses))
 
     def wait(self, timeout: float) -> None:
         if not self.tails.has_more:
@@ -58,6 +84,8 @@ class LiveSources:
 
     def close(self) -> None:
         self.tails.close()
+        if self.listener is not None:
+            self.listener.close()
 
     def __enter__(self) -> LiveSources:
         return self
@@ -67,13 +95,17 @@ class LiveSources:
 
 
 def dashboard_feeder(paths: list[str], pipeline: Pipeline, *, from_start: bool, last_lines: int,
-                     stdin: BinaryIO | None = None,
+                     stdin: BinaryIO | None = None, listen: ListenOptions | None = None,
                      ) -> Callable[[Dashboard, threading.Event], None]:
-    """What the dashboard's worker thread runs: read, parse, hand over, until stopped."""
+    """What the dashboard's worker thread runs: read, parse, hand over, until stopped.
+
+    The inputs open here, before the dashboard starts, so that a port already taken is
+    a one-line error rather than a broken screen."""
+    live = LiveSources(paths, pipeline, from_start=from_start, last_lines=last_lines,
+                       stdin=stdin, listen=listen)
 
     def feed(dashboard: Dashboard, stop: threading.Event) -> None:
-        with LiveSources(paths, pipeline, from_start=from_start, last_lines=last_lines,
-                         stdin=stdin) as live:
+        with live:
             while not stop.is_set():
                 for batch in live.poll():
                     dashboard.ingest(batch)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from typing import BinaryIO
 
-from logtui.cli import RuntimeFailure, TailOptions
+from logtui.cli import RuntimeFailure, TailOptions, listen_failure
 from logtui.core.dashboard import Dashboard
 from logtui.core.filters import compile_filter
 from logtui.sources.live import dashboard_feeder
@@ -34,8 +34,12 @@ def run_dashboard(options: TailOptions) -> int:
     # the dashboard filters itself (and refilters when the view changes): read everything
     pipeline = replace(options.pipeline, filter=compile_filter(""))
     dashboard = Dashboard(bucket=options.bucket, view=options.view)
-    feeder = dashboard_feeder(options.paths, pipeline, from_start=options.from_start,
-                              last_lines=options.last_lines, stdin=stdin)
+    try:
+        feeder = dashboard_feeder(options.paths, pipeline, from_start=options.from_start,
+                                  last_lines=options.last_lines, stdin=stdin,
+                                  listen=options.listen)
+    except OSError as error:
+        raise RuntimeFailure(listen_failure(options, error)) from None
     app = LogtuiApp(dashboard, feeder=feeder, themes=load_themes(), theme=options.theme,
                     top=options.top, geo=options.geo)
     app.run()

@@ -12,12 +12,15 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from logtui.core.timestamps import parse_timestamp
+import polars as pl
+
+from logtui.core.event import SCHEMA
+from logtui.core.timestamps import clf_expr, epoch_expr, iso_expr, naive_local_expr
 
 REQUEST_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*) (\S+)(?: (\S+))?$")
-GO_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
 UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Suffixes that scale a duration field to seconds, tried after the bare name.
 DURATION_SUFFIXES = (("_ms", 1e-3), ("ms", 1e-3), ("_us", 1e-6), ("_micros", 1e-6),
@@ -89,115 +92,197 @@ def _missing(value: Any) -> bool:
     return value is None or value == "" or value == "-"
 
 
-class _Lookup:
-    """Case-insensitive access to a record, remembering which top-level keys were used."""
+@dataclass(frozen=True)
+class _Candidate:
+    """Where one alias is found in records of a given shape."""
 
-    def __init__(self, record: Mapping[str, Any]) -> None:
-        self.record = record
-        self.lower = {key.lower(): key for key in record}
-        self.used: set[str] = set()
+    key: str                  # the record's own top-level key
+    path: tuple[str, ...]     # lower-case names below it (Caddy's request.method)
+    scale: float = 1.0        # a duration unit suffix turned into seconds
 
-    def get(self, dotted: str) -> Any:
-        first, _, rest = dotted.partition(".")
-        key = self.lower.get(first)
-        if key is None:
-            # some producers put dots in flat keys ("log.level"): try the whole name
-            key = self.lower.get(dotted) if rest else None
-            if key is None:
-                return None
-            rest = ""
-        value = self.record[key]
-        for part in rest.split(".") if rest else ():
-            if not isinstance(value, Mapping):
-                return None
-            value = next((v for k, v in value.items() if k.lower() == part), None)
-        if isinstance(value, list):   # Caddy headers: {"User-Agent": ["..."]}
-            value = value[0] if value else None
-        if _missing(value):
+
+Plan = dict[str, tuple[_Candidate, ...]]
+_PLANS: dict[tuple[int, tuple[str, ...]], Plan] = {}
+_MAX_PLANS = 4096
+# What records_frame returns, in this order.
+RECORD_COLUMNS = ("time", "ip", "method", "path", "status", "bytes", "latency", "ua", "referer",
+                  "host", "level", "fields")
+PLANNED_FIELDS = ("ip", "method", "path", "status", "bytes", "latency", "ua", "referer", "host",
+                  "time", "level", "request")
+
+
+def _plan(keys: tuple[str, ...], aliases: AliasTable) -> Plan:
+    """Which keys of records with these keys answer each field, in alias order.
+
+    A stream's records mostly share a few shapes, so this runs once per shape, not once
+    per record: the per-record work is then a handful of dictionary reads."""
+    cached = _PLANS.get((id(aliases), keys))
+    if cached is not None:
+        return cached
+    lower = {key.lower(): key for key in keys}
+    plan: Plan = {}
+    for field in PLANNED_FIELDS:
+        suffixes = (("", 1.0), *DURATION_SUFFIXES) if field == "latency" else (("", 1.0),)
+        candidates = []
+        for name in getattr(aliases, field):
+            for suffix, scale in suffixes:
+                variant = name + suffix
+                first, _, rest = variant.partition(".")
+                if first in lower:
+                    path = tuple(rest.split(".")) if rest else ()
+                    candidates.append(_Candidate(lower[first], path, scale))
+                elif rest and variant in lower:
+                    # some producers put dots in flat keys ("log.level")
+                    candidates.append(_Candidate(lower[variant], (), scale))
+        plan[field] = tuple(candidates)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[(id(aliases), keys)] = plan
+    return plan
+
+
+def _value(record: Mapping[str, Any], candidate: _Candidate) -> Any:
+    value = record[candidate.key]
+    for part in candidate.path:
+        if not isinstance(value, Mapping):
             return None
-        if not rest:
-            self.used.add(key)
-        return value
+        value = next((v for k, v in value.items() if k.lower() == part), None)
+    if isinstance(value, list):   # Caddy headers: {"User-Agent": ["..."]}
+        value = value[0] if value else None
+    return None if _missing(value) else value
 
-    def first(self, names: Sequence[str]) -> Any:
-        for name in names:
-            value = self.get(name)
-            if value is not None:
-                return value
+
+def _missing_as_null(column: pl.Expr) -> pl.Expr:
+    return pl.when(column.str.strip_chars().is_in(["-", ""])).then(None).otherwise(column)
+
+
+def _duration_expr(text: pl.Expr, scale: float) -> pl.Expr:
+    """A duration: a number (times `scale`), Go text such as '1.5ms', or a list of
+    upstream times '0.100, 0.004' (summed)."""
+    number = text.cast(pl.Float64, strict=False) * scale
+    go = text.str.extract_groups(r"^\s*(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)\s*$")
+    go_seconds = go.struct.field("1").cast(pl.Float64) * go.struct.field("2").replace_strict(
+        UNIT_SECONDS, default=None, return_dtype=pl.Float64)
+    parts = text.str.extract_all(r"\d+(?:\.\d+)?").list.eval(pl.element().cast(pl.Float64))
+    listed = pl.when(text.str.contains(r"^[\d.\s,:]+$") & (parts.list.len() > 0)).then(
+        parts.list.sum() * scale)
+    return pl.coalesce(number, go_seconds, listed)
+
+
+TIME_KINDS = {
+    "clf": re.compile(r"^\[?\d{1,2}/[A-Za-z]{3}/\d{4}:"),
+    "zoned": re.compile(r"^\d{4}-\d{2}-\d{2}[T ][\d:.]+(Z|[+-]\d{2}:?\d{2})$"),
+    "naive": re.compile(r"^\d{4}-\d{2}-\d{2}[T ][\d:.]+$"),
+}
+
+
+def time_kind(value: Any) -> str:
+    """How a record's time is written, judged from one value: records of one shape nearly
+    always write it the same way, so their column is parsed one way only."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "epoch"
+    if isinstance(value, str):
+        if value.replace(".", "", 1).isdigit():
+            return "epoch"
+        for kind, pattern in TIME_KINDS.items():
+            if pattern.match(value):
+                return kind
+    return "any"
+
+
+def _time_expr(text: pl.Expr, kind: str) -> pl.Expr:
+    """A time column: epoch numbers by magnitude, CLF, ISO 8601 with a zone, or without
+    one (read as local time, as the server wrote it)."""
+    naive = pl.coalesce(
+        text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False),
+        text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False),
+    )
+    parsers = {"epoch": epoch_expr(text), "clf": clf_expr(text),
+               "zoned": iso_expr(text), "naive": naive_local_expr(naive)}
+    # one parser when the kind is known: the odd record written another way gets no time
+    # of its own and takes its neighbour's, as an unparsed line does
+    return parsers[kind] if kind in parsers else pl.coalesce(*parsers.values())
+
+
+NONE = "_none"
+
+
+def _candidate_values(records: Sequence[Mapping[str, Any]], candidate: _Candidate) -> pl.Series:
+    if candidate.path:
+        values = [_value(record, candidate) for record in records]
+    else:
+        values = list(map(itemgetter(candidate.key), records))
+    return pl.Series(values, dtype=pl.String, strict=False)
+
+
+def _shape_frame(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.DataFrame:
+    """The normalised columns of records that all have the same keys."""
+    columns = {f"{field}.{index}": _candidate_values(records, candidate)
+               for field, candidates in plan.items()
+               for index, candidate in enumerate(candidates)}
+    # a column of nulls stands in for fields no key answers (a literal would be one row
+    # long, which the per-batch Python step of local times cannot broadcast)
+    columns[NONE] = pl.Series([None] * len(records), dtype=pl.String)
+    frame = pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
+
+    def first(field: str) -> pl.Expr:
+        options = [_missing_as_null(pl.col(f"{field}.{i}")) for i in range(len(plan[field]))]
+        return pl.coalesce(options) if options else pl.col(NONE)
+
+    latencies = [_duration_expr(_missing_as_null(pl.col(f"latency.{i}")), candidate.scale)
+                 for i, candidate in enumerate(plan["latency"])]
+    request = first("request").str.extract_groups(REQUEST_LINE.pattern)
+    ip = first("ip")
+    times = (_value(records[0], candidate) for candidate in plan["time"])
+    kind = time_kind(next((t for t in times if t is not None), None))
+    return frame.select(
+        time=_time_expr(first("time"), kind),
+        ip=pl.when(ip.str.contains(",")).then(ip.str.extract(r"^\s*([^,\s]+)", 1)).otherwise(ip),
+        method=pl.coalesce(first("method"), request.struct.field("1")),
+        path=pl.coalesce(first("path"), request.struct.field("2")),
+        status=first("status").cast(pl.Float64, strict=False).cast(pl.Int32, strict=False),
+        bytes=first("bytes").cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
+        latency=pl.coalesce(latencies) if latencies else pl.col(NONE).cast(pl.Float64),
+        ua=first("ua"),
+        referer=first("referer"),
+        host=first("host"),
+        level=first("level"),
+    )
+
+
+def _extras(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.Series | None:
+    """`fields` for records of one shape: every key no field takes (a field takes the
+    first of its aliases present at the top level), as JSON text."""
+    used = {candidates[0].key for candidates in plan.values()
+            if candidates and not candidates[0].path}
+    keys = [key for key in records[0] if key not in used]
+    if not keys:
         return None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
     try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
+        values = pl.DataFrame({key: list(map(itemgetter(key), records)) for key in keys})
+        return values.select(pl.struct(pl.all()).struct.json_encode())[:, 0]
+    except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError):
+        # values of mixed types under one key: let the json module write each record
+        return pl.Series([json.dumps({key: record[key] for key in keys}, ensure_ascii=False,
+                                     default=str) for record in records], dtype=pl.String)
 
 
-def duration_seconds(value: Any, scale: float = 1.0) -> float | None:
-    """A duration number (times `scale`), numeric text, or Go text such as '1.5ms'."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) * scale
-    text = str(value).strip()
-    try:
-        return float(text) * scale
-    except ValueError:
-        pass
-    if match := GO_DURATION.match(text):
-        return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-    # $upstream_response_time lists one time per upstream: "0.100, 0.004"
-    parts = [p for p in re.split(r"[\s,:]+", text) if p]
-    try:
-        return sum(float(p) for p in parts) * scale if parts else None
-    except ValueError:
-        return None
+def records_frame(records: Sequence[Mapping[str, Any]], aliases: AliasTable) -> pl.DataFrame:
+    """The normalised columns (time, ip ... level, fields) of structured records, in order.
 
-
-def _latency(lookup: _Lookup, names: Sequence[str]) -> float | None:
-    for name in names:
-        for suffix, scale in (("", 1.0), *DURATION_SUFFIXES):
-            value = lookup.get(name + suffix)
-            if value is not None:
-                return duration_seconds(value, scale)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def normalise(record: Mapping[str, Any], aliases: AliasTable) -> dict[str, Any]:
-    """The normalised columns of one record; unused keys go to `fields` as JSON."""
-    lookup = _Lookup(record)
-    method = lookup.first(aliases.method)
-    path = lookup.first(aliases.path)
-    request = lookup.first(aliases.request)
-    if isinstance(request, str) and (match := REQUEST_LINE.match(request)):
-        method = method or match.group(1)
-        path = path or match.group(2)
-    row: dict[str, Any] = {
-        "ip": _text(lookup.first(aliases.ip)),
-        "method": _text(method),
-        "path": _text(path),
-        "status": _int(lookup.first(aliases.status)),
-        "bytes": _int(lookup.first(aliases.bytes)),
-        "latency": _latency(lookup, aliases.latency),
-        "ua": _text(lookup.first(aliases.ua)),
-        "referer": _text(lookup.first(aliases.referer)),
-        "host": _text(lookup.first(aliases.host)),
-        "level": _text(lookup.first(aliases.level)),
-        "time": parse_timestamp(lookup.first(aliases.time)),
-    }
-    if isinstance(row["ip"], str) and "," in row["ip"]:
-        row["ip"] = row["ip"].split(",", 1)[0].strip()
-    extras = {key: value for key, value in record.items() if key not in lookup.used}
-    row["fields"] = json.dumps(extras, ensure_ascii=False, default=str) if extras else None
-    return row
+    Records are grouped by their keys; each group's columns are pulled out once and the
+    conversions run vectorised, so a batch costs a few dictionary reads per record."""
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    for index, record in enumerate(records):
+        shapes.setdefault(tuple(record), []).append(index)
+    parts = []
+    for keys, indices in shapes.items():
+        group = [records[i] for i in indices]
+        plan = _plan(keys, aliases)
+        extras = _extras(group, plan)
+        parts.append(_shape_frame(group, plan).with_columns(
+            fields=extras if extras is not None else pl.lit(None, dtype=pl.String),
+            _row=pl.Series(indices, dtype=pl.UInt32)))
+    if not parts:
+        return pl.DataFrame(schema={name: SCHEMA[name] for name in RECORD_COLUMNS})
+    return pl.concat(parts).sort("_row").drop("_row")

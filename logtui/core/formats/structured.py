@@ -10,14 +10,12 @@ from typing import Any
 
 import polars as pl
 
-from logtui.core.event import SCHEMA, conform
-from logtui.core.formats.records import JSON_ALIASES, LTSV_ALIASES, AliasTable, normalise
+from logtui.core.event import conform
+from logtui.core.formats.records import JSON_ALIASES, LTSV_ALIASES, AliasTable, records_frame
 
 # `docker compose logs` and similar put "service  | " before each JSON line.
 SERVICE_PREFIX = re.compile(r"^[\w.-]+\s+\|\s+(?=\{)")
 
-ROW_COLUMNS = ("time", "ip", "method", "path", "status", "bytes", "latency", "ua", "referer",
-               "host", "level", "fields")
 
 
 def json_object(line: str) -> dict[str, Any] | None:
@@ -58,21 +56,16 @@ class StructuredFormat:
         return self.split(line) is not None
 
     def parse(self, lines: pl.Series, tag: str) -> pl.DataFrame:
-        columns: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
-        parsed: list[bool] = []
-        empty = dict.fromkeys(ROW_COLUMNS)
-        for line in lines:
-            record = self.split(line) if line else None
-            row = normalise(record, self.aliases) if record is not None else empty
-            parsed.append(record is not None)
-            for name in ROW_COLUMNS:
-                columns[name].append(row[name])
-        frame = pl.DataFrame(
-            {"line": lines, "parsed": parsed, **columns},
-            schema={"line": pl.String, "parsed": pl.Boolean,
-                    **{name: SCHEMA[name] for name in ROW_COLUMNS}},
-            strict=False,
-        )
+        records = [self.split(line) if line else None for line in lines]
+        parsed = [record is not None for record in records]
+        columns = records_frame([r for r in records if r is not None], self.aliases)
+        frame = pl.DataFrame({"line": lines, "parsed": parsed},
+                             schema={"line": pl.String, "parsed": pl.Boolean})
+        if columns.height:
+            # the records' columns go to the parsed rows; the others stay null
+            rows = frame.with_row_index("_row").filter(pl.col("parsed"))["_row"]
+            frame = frame.with_row_index("_row").join(
+                columns.with_columns(_row=rows), on="_row", how="left").drop("_row")
         return conform(frame.with_columns(tag=pl.lit(tag)))
 
 
