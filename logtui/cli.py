@@ -17,7 +17,7 @@ from logtui.core.address import AddressError, parse_endpoint
 from logtui.core.dashboard import View, ViewError
 from logtui.core.durations import DurationError, parse_duration, parse_window
 from logtui.core.enrich import Enricher
-from logtui.core.filters import FilterError, compile_filter
+from logtui.core.filters import Filter, FilterError, compile_filter
 from logtui.core.formats import LogFormatError, UnknownFormat, get_format
 from logtui.core.geo import GeoDatabaseError, GeoLookup
 from logtui.core.pipeline import Pipeline
@@ -74,52 +74,60 @@ def _window(flag: str, text: str) -> float | None:
         raise UsageError(f"{flag} {error}") from None
 
 
-def tail_options(args: argparse.Namespace) -> TailOptions:
-    """Validate everything before any work starts, so errors come first and alone."""
+def input_pipeline(args: argparse.Namespace, query: Filter) -> tuple[Pipeline, bool]:
+    """--format, --geoip and --lines checked; the pipeline and whether geo is on."""
     try:
         get_format(args.format)
     except (UnknownFormat, LogFormatError) as error:
         raise UsageError(f"--format: {error}") from None
-    try:
-        query = compile_filter(args.filter or "")
-    except FilterError as error:
-        raise UsageError(f"--filter {args.filter!r}: {error}") from None
     geo = None
     if args.geoip:
         try:
             geo = GeoLookup.open(args.geoip)
         except GeoDatabaseError as error:
             raise UsageError(f"--geoip {error}") from None
-    window = _window("--window", args.window)
-    bucket = _duration("--bucket", args.bucket)
-    interval = _duration("--interval", args.interval)
     if args.lines is not None and args.lines < 0:
         raise UsageError(f"--lines {args.lines}: expected a count of lines, 0 or more")
+    return Pipeline(args.format, Enricher.default(geo), query), geo is not None
+
+
+def view_options(args: argparse.Namespace) -> tuple[View, float, float, str]:
+    """--filter, --window, --view, --bucket, --interval, --top, --theme checked: the view,
+    bucket and interval seconds, and the theme's full name."""
+    try:
+        compile_filter(args.filter or "")
+    except FilterError as error:
+        raise UsageError(f"--filter {args.filter!r}: {error}") from None
+    view = View(filter=args.filter or "", window=_window("--window", args.window or "5m"))
+    if args.view:
+        try:
+            view = View.from_string(args.view)
+        except (ViewError, FilterError) as error:
+            raise UsageError(f"--view: {error}") from None
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected 1 or more")
+    return (view, _duration("--bucket", args.bucket), _duration("--interval", args.interval),
+            _theme(args.theme))
+
+
+def tail_options(args: argparse.Namespace) -> TailOptions:
+    """Validate everything before any work starts, so errors come first and alone."""
+    view, bucket, interval, theme = view_options(args)
+    pipeline, geo = input_pipeline(args, compile_filter(args.filter or ""))
     listen = listen_options(args)
     if listen is not None and args.once:
         raise UsageError("--listen: forwarded events arrive over time; use it without --once")
     if not args.paths and listen is None:
         raise UsageError("tail: give at least one file, glob, '-' for standard input, "
                          "or --listen")
-    view = View(filter=args.filter or "", window=window)
-    if args.view:
-        try:
-            view = View.from_string(args.view)
-        except (ViewError, FilterError) as error:
-            raise UsageError(f"--view: {error}") from None
-    theme = _theme(args.theme)
-    pipeline = Pipeline(args.format, Enricher.default(geo), query)
-    return TailOptions(paths=args.paths, pipeline=pipeline, window=window, bucket=bucket,
+    return TailOptions(paths=args.paths, pipeline=pipeline, window=view.window, bucket=bucket,
                        interval=interval, from_start=args.from_start, lines=args.lines,
-                       top=args.top, view=view, theme=theme, geo=geo is not None,
-                       listen=listen)
+                       top=args.top, view=view, theme=theme, geo=geo, listen=listen)
 
 
-def listen_failure(options: TailOptions, error: OSError) -> str:
-    where = f"{options.listen.host}:{options.listen.port}" if options.listen else "?"
-    return f"--listen {where}: {(error.strerror or str(error)).lower()}"
+def listen_failure(options: ListenOptions | None, error: OSError, flag: str = "--listen") -> str:
+    where = f" {options.host}:{options.port}" if options else ""
+    return f"{flag}{where}: {(error.strerror or str(error)).lower()}"
 
 
 def listen_options(args: argparse.Namespace) -> ListenOptions | None:
@@ -183,6 +191,59 @@ def add_forward_arguments(parser: argparse.ArgumentParser) -> None:
                          help="require client certificates signed by this CA")
 
 
+FORMATS_EPILOG = (
+    "Formats: auto (detected per file, falling back per line), combined, common, vhost "
+    "(vhost_combined), ingress (ingress-nginx), json (JSON Lines, common field aliases), ltsv, "
+    "haproxy (HTTP log), w3c (IIS/CloudFront; w3c:'<#Fields list>' when the file's header is "
+    "not read), or nginx:'<log_format line>' e.g. "
+    "nginx:'$remote_addr [$time_local] \"$request\" $status $request_time'.")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, once: bool) -> None:
+    """Files to read and how: for tail and serve."""
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files or quoted globs to follow ('-' reads standard input)")
+    parser.add_argument("--format", default="auto", metavar="FORMAT",
+                        help="auto|combined|common|vhost|ingress|json|ltsv|haproxy|w3c|"
+                             "nginx:'<log_format>' (default: auto)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--from-start", action="store_true",
+                       help="read existing content from the start of each file")
+    start.add_argument("--lines", type=int, metavar="N",
+                       help="read the last N existing lines of each file first (default: 1000"
+                            + ("; with --once: every line)" if once else ")"))
+    parser.add_argument("--geoip", metavar="PATH.mmdb",
+                        help="MaxMind/DB-IP country or city database for client countries")
+
+
+def add_view_arguments(parser: argparse.ArgumentParser, *, once: bool) -> None:
+    """What to look at and how to show it: for tail and connect."""
+    parser.add_argument("--window", metavar="DURATION",
+                        help="rolling window, e.g. 5m, 1h, or 'all' (default: 5m"
+                             + ("; with --once: all)" if once else ")"))
+    parser.add_argument("--bucket", default="10s", metavar="DURATION",
+                        help="time-bucket size of the series (default: 10s)")
+    parser.add_argument("--filter", metavar="EXPR",
+                        help="only count events matching EXPR, e.g. 'status:5xx -bot:*'")
+    mode = parser.add_mutually_exclusive_group()
+    if once:
+        mode.add_argument("--once", action="store_true",
+                          help="read what exists, print one JSON summary and exit")
+    mode.add_argument("--no-ui", action="store_true",
+                      help="print one JSON snapshot per --interval (one per line) instead of "
+                           "the dashboard")
+    parser.add_argument("--interval", default="1s", metavar="DURATION",
+                        help="how often --no-ui prints a snapshot (default: 1s)")
+    parser.add_argument("--top", type=int, default=10, metavar="N",
+                        help="entries in each top list (default: 10)")
+    parser.add_argument("--theme", metavar="NAME",
+                        help="dashboard theme: dark (default), light, high-contrast, or one "
+                             "from ~/.config/logtui/themes")
+    parser.add_argument("--view", metavar="VIEW",
+                        help="open a view copied with 'y' (logtui:f=...&w=5m...): its filter, "
+                             "window, bots mode and panel")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="logtui", description="A live terminal dashboard for web access logs.")
     parser.add_argument("--version", action="version", version=f"logtui {__version__}")
@@ -190,53 +251,47 @@ def build_parser() -> Parser:
     commands.required = True
 
     tail = commands.add_parser(
-        "tail", help="follow log files (and/or stdin) on a live dashboard",
+        "tail", help="follow log files (and/or stdin, forwarded logs) on a live dashboard",
         description="Follow access logs through rotation and show them live on a dashboard: "
                     "status codes over time, latency percentiles, crawlers, top paths, clients "
                     "and countries, and the log stream, with keyboard filtering (press ? in the "
                     "dashboard). --once reads what exists and prints one JSON summary; --no-ui "
                     "(or a stdout that is not a terminal) prints a JSON snapshot per --interval.",
-        epilog="Formats: auto (detected per file, falling back per line), combined, common, "
-               "vhost (vhost_combined), ingress (ingress-nginx), json (JSON Lines, common field "
-               "aliases), ltsv, haproxy (HTTP log), w3c (IIS/CloudFront; w3c:'<#Fields list>' "
-               "when the file's header is not read), or nginx:'<log_format line>' e.g. "
-               "nginx:'$remote_addr [$time_local] \"$request\" $status $request_time'.")
-    tail.add_argument("paths", nargs="*", metavar="PATH",
-                      help="files or quoted globs to follow ('-' reads standard input)")
-    tail.add_argument("--format", default="auto", metavar="FORMAT",
-                      help="auto|combined|common|vhost|ingress|json|ltsv|haproxy|w3c|"
-                           "nginx:'<log_format>' (default: auto)")
-    start = tail.add_mutually_exclusive_group()
-    start.add_argument("--from-start", action="store_true",
-                       help="read existing content from the start of each file")
-    start.add_argument("--lines", type=int, metavar="N",
-                       help="read the last N existing lines of each file first (default: 1000; "
-                            "with --once: every line)")
-    tail.add_argument("--window", metavar="DURATION",
-                      help="rolling window, e.g. 5m, 1h, or 'all' (default: 5m; with --once: all)")
-    tail.add_argument("--bucket", default="10s", metavar="DURATION",
-                      help="time-bucket size of the series (default: 10s)")
-    tail.add_argument("--filter", metavar="EXPR",
-                      help="only count events matching EXPR, e.g. 'status:5xx -bot:*'")
-    tail.add_argument("--geoip", metavar="PATH.mmdb",
-                      help="MaxMind/DB-IP country or city database for client countries")
-    mode = tail.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true",
-                      help="read what exists, print one JSON summary and exit")
-    mode.add_argument("--no-ui", action="store_true",
-                      help="follow and print one JSON snapshot per --interval (one per line)")
-    tail.add_argument("--interval", default="1s", metavar="DURATION",
-                      help="how often --no-ui prints a snapshot (default: 1s)")
-    tail.add_argument("--top", type=int, default=10, metavar="N",
-                      help="entries in each top list (default: 10)")
+        epilog=FORMATS_EPILOG)
+    add_input_arguments(tail, once=True)
+    add_view_arguments(tail, once=True)
     add_forward_arguments(tail)
-    tail.add_argument("--theme", metavar="NAME",
-                      help="dashboard theme: dark (default), light, high-contrast, or one from "
-                           "~/.config/logtui/themes")
-    tail.add_argument("--view", metavar="VIEW",
-                      help="open a view copied with 'y' (logtui:f=...&w=5m...): its filter, "
-                           "window, bots mode and panel")
     tail.set_defaults(run=run_tail)
+
+    serve = commands.add_parser(
+        "serve", help="headless aggregator: forward input and files, served to viewers",
+        description="Run an aggregator: accept Fluentd / Fluent Bit forward traffic (--listen) "
+                    "and/or follow files, keep the recent events and statistics, and serve "
+                    "them to 'logtui connect' viewers (--viewers). Each viewer gets statistics "
+                    "for its own filter, kept exact, and a bounded live stream of its lines.",
+        epilog=FORMATS_EPILOG)
+    add_input_arguments(serve, once=False)
+    add_forward_arguments(serve)
+    serve.add_argument("--viewers", default="127.0.0.1:24225", metavar="[HOST:]PORT",
+                       help="where 'logtui connect' attaches (default: 127.0.0.1:24225; "
+                            "bound elsewhere it requires --shared-key)")
+    serve.add_argument("--bucket", default="10s", metavar="DURATION",
+                       help="the finest time-bucket size viewers may ask for (default: 10s)")
+    serve.set_defaults(run=run_serve_command)
+
+    connect = commands.add_parser(
+        "connect", help="the dashboard attached to one or more aggregators (merged)",
+        description="Attach the dashboard (or --no-ui JSON snapshots) to one or more "
+                    "'logtui serve' aggregators. Their statistics merge exactly; connections "
+                    "reconnect with backoff and their state shows in the top bar. The window "
+                    "goes up to 1h.")
+    connect.add_argument("endpoints", nargs="+", metavar="HOST:PORT",
+                         help="aggregators' --viewers addresses")
+    add_view_arguments(connect, once=False)
+    connect.add_argument("--shared-key", metavar="KEY",
+                         help="the aggregators' shared key (their viewers require it when "
+                              "they are not on loopback)")
+    connect.set_defaults(run=run_connect_command)
 
     demo = commands.add_parser(
         "demo", help="the dashboard on live synthetic traffic (needs nothing else)",
@@ -249,6 +304,18 @@ def build_parser() -> Parser:
                       help="requests per second to write (default: 120)")
     demo.set_defaults(run=run_demo_command)
     return parser
+
+
+def run_serve_command(args: argparse.Namespace) -> int:
+    from logtui.serve import run_serve
+
+    return run_serve(args)
+
+
+def run_connect_command(args: argparse.Namespace) -> int:
+    from logtui.serve import run_connect
+
+    return run_connect(args)
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

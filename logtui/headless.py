@@ -93,7 +93,7 @@ def run_follow(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None)
         live = LiveSources(options.paths, options.pipeline, from_start=options.from_start,
                            last_lines=options.last_lines, stdin=stdin, listen=options.listen)
     except OSError as error:
-        raise RuntimeFailure(listen_failure(options, error)) from None
+        raise RuntimeFailure(listen_failure(options.listen, error)) from None
     with live:
         next_tick = time.monotonic() + options.interval
         while True:

@@ -89,34 +89,39 @@ class EventStore:
 
     Bounded by rows only: the statistics rebuilt from it drop what is older than their
     window themselves, and a window of 'all' is recounted from as far back as it reaches.
+    Thread-safe: an aggregator's viewers read it while its inputs add to it. Every batch
+    gets a position, so a reader can tell which batches it has already counted.
     """
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
+        self.lock = threading.Lock()
         self.frames: deque[tuple[int, pl.DataFrame]] = deque()
-        self.added = 0              # batches ever added: a position to ask "what is newer"
+        self.added = 0              # position of the newest batch
         self.rows = 0
         self.dropped = 0            # rows let go to stay within max_rows
 
-    def add(self, frame: pl.DataFrame) -> None:
-        if frame.is_empty():
-            return
-        self.added += 1
-        self.frames.append((self.added, frame))
-        self.rows += frame.height
-        while len(self.frames) > 1 and self.rows > self.max_rows:
-            _, old = self.frames.popleft()
-            self.rows -= old.height
-            self.dropped += old.height
+    def add(self, frame: pl.DataFrame) -> int:
+        """Keep a batch; returns its position."""
+        with self.lock:
+            self.added += 1
+            self.frames.append((self.added, frame))
+            self.rows += frame.height
+            while len(self.frames) > 1 and self.rows > self.max_rows:
+                _, old = self.frames.popleft()
+                self.rows -= old.height
+                self.dropped += old.height
+            return self.added
 
     @property
     def oldest(self) -> float | None:
-        return self.frames[0][1]["time"].min() if self.frames else None
+        with self.lock:
+            return self.frames[0][1]["time"].min() if self.frames else None
 
-    def since(self, position: int) -> list[pl.DataFrame]:
-        """The batches added after `position` (0: all of them)."""
-        return [frame for added, frame in self.frames if added > position]
-
+    def since(self, position: int) -> list[tuple[int, pl.DataFrame]]:
+        """The batches added after `position`, with their positions."""
+        with self.lock:
+            return [(added, frame) for added, frame in self.frames if added > position]
 
 def _row_record(row: dict[str, Any]) -> dict[str, Any]:
     skip = {"tag", "time", "line", "parsed", "fields"}
@@ -142,18 +147,27 @@ class SourceState:
     gaps: int = 0           # truncations whose lost part could not be recovered
 
 
-@dataclass
+@dataclass(eq=False)   # a dashboard is an identity (an aggregator keeps a set of them)
 class Dashboard:
     bucket: float = 10.0
     view: View = field(default_factory=View)
     clock: Callable[[], float] = time.time
     retained_rows: int = RETAINED_ROWS
+    # An aggregator's viewers share its store (filled once by `ingest` on one dashboard)
+    # and each count only what their own view selects (`observe`).
+    store: EventStore | None = None
+    # Lines waiting to be sent to a viewer: bounded, the oldest dropped and counted.
+    outbox_size: int = 0
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         longest = max((w for w in (*WINDOWS, self.view.window) if w is not None), default=3600)
         self.retained_window = longest
-        self.store = EventStore(self.retained_rows)
+        if self.store is None:
+            self.store = EventStore(self.retained_rows)
+        self.outbox: deque[StreamLine] = deque(maxlen=self.outbox_size or None)
+        self.outbox_dropped = 0
+        self.counted_through = 0   # store position of the newest batch counted
         self.sources: dict[str, SourceState] = {}
         self.generation = 0      # bumped by each view change; stale recomputations are dropped
         self._install(self.view)
@@ -171,18 +185,20 @@ class Dashboard:
         with self.lock:
             self.generation += 1
             generation = self.generation
-            position = self.store.added
             frames = self.store.since(0)
+            position = frames[-1][0] if frames else 0
         stats = RollingStats(self.retained_window, self.bucket, clock=self.clock)
         everything = RollingStats(None, self.bucket, clock=self.clock)
         stream: deque[StreamLine] = deque(maxlen=STREAM_LINES)
-        for frame in frames:   # the slow part, outside the lock: ingestion goes on meanwhile
+        for _, frame in frames:   # the slow part, outside the lock: ingestion goes on
             self._count(query.apply(frame), stats, everything, stream)
         with self.lock:
             if generation != self.generation:
                 return   # a newer view won while this one was computed
-            for frame in self.store.since(position):   # what arrived meanwhile
+            newer = self.store.since(position)   # what arrived meanwhile
+            for _, frame in newer:
                 self._count(query.apply(frame), stats, everything, stream)
+            self.counted_through = newer[-1][0] if newer else position
             self.view, self.query = view, query
             self.stats, self.everything, self.stream = stats, everything, stream
             self.filtered_since = self.store.oldest
@@ -210,20 +226,63 @@ class Dashboard:
 
     @staticmethod
     def _count(frame: pl.DataFrame, stats: RollingStats, everything: RollingStats,
-               stream: deque[StreamLine]) -> None:
+               stream: deque[StreamLine]) -> list[StreamLine]:
         if frame.is_empty():
-            return
+            return []
         buckets = fold(frame, stats.width)
         stats.add_buckets(buckets.values())
         everything.add_buckets(copy.deepcopy(list(buckets.values())))
-        stream.extend(stream_lines(frame, stream.maxlen or STREAM_LINES))
+        lines = stream_lines(frame, stream.maxlen or STREAM_LINES)
+        stream.extend(lines)
+        return lines
 
     def ingest(self, frame: pl.DataFrame) -> None:
         """An unfiltered, enriched batch from one source (safe from any thread)."""
+        if frame.is_empty():
+            return
         with self.lock:
-            query, stats, everything, stream = self.query, self.stats, self.everything, self.stream
-            self.store.add(frame)
-            self._count(query.apply(frame), stats, everything, stream)
+            self._observe(frame, self.store.add(frame))
+
+    def observe(self, frame: pl.DataFrame, position: int) -> None:
+        """Count a batch its owner has put in the shared store at `position`."""
+        with self.lock:
+            self._observe(frame, position)
+
+    def queue_recent(self, since: float | None) -> None:
+        """Put the stream's lines newer than `since` in the outbox: a viewer that comes
+        back after a reconnect gets what it missed, a new one gets the recent lines."""
+        with self.lock:
+            self.outbox.extend(line for line in self.stream if since is None or line.time > since)
+
+    def catch_up(self) -> None:
+        """Count what reached the shared store but not this dashboard (a viewer that
+        joined while batches arrived)."""
+        with self.lock:
+            for position, frame in self.store.since(self.counted_through):
+                self._observe(frame, position)
+
+    def _observe(self, frame: pl.DataFrame, position: int) -> None:
+        if position <= self.counted_through:
+            return   # a view change already recounted it from the store
+        self.counted_through = position
+        lines = self._count(self.query.apply(frame), self.stats, self.everything, self.stream)
+        if self.outbox_size:
+            overflow = len(self.outbox) + len(lines) - self.outbox_size
+            self.outbox_dropped += max(0, overflow)
+            self.outbox.extend(lines)
+
+    def changes(self, serialise: Callable[[Any], Any], full: bool
+                ) -> tuple[list[Any], list[StreamLine], int]:
+        """For a viewer: the buckets touched since the last call (all of them when `full`),
+        serialised under the lock, and the lines waiting with how many were dropped."""
+        with self.lock:
+            buckets = list(self.stats.buckets.values()) if full else None
+            changed = self.stats.take_changed()
+            wire = [serialise(bucket) for bucket in (buckets if full else changed)]
+            lines, dropped = list(self.outbox), self.outbox_dropped
+            self.outbox.clear()
+            self.outbox_dropped = 0
+            return wire, lines, dropped
 
     def update_sources(self, states: Iterable[SourceState]) -> None:
         with self.lock:
@@ -239,25 +298,24 @@ class Dashboard:
                 data = self.everything.snapshot(top)
             else:
                 data = self.stats.snapshot(top, span=view.window)
-            seconds = view.window or _span(data["series"], self.bucket)
-            responses = sum(data["status"].values())
-            data.update(
-                view=view,
-                view_string=view.to_string(),
-                rate=data["total"] / seconds if seconds else 0.0,
-                error_rate=(data["classes"]["5xx"] / responses) if responses else 0.0,
-                bot_share=(sum(data["bots"].values()) / data["parsed"]) if data["parsed"]
-                else 0.0,
-                stream=list(self.stream),
-                sources=list(self.sources.values()),
-                retained_rows=self.store.rows,
-                dropped_rows=self.store.dropped,
-                filtered_since=self.filtered_since,
-            )
-            return data
+            return panel_data(data, view, stream=list(self.stream),
+                              sources=list(self.sources.values()),
+                              retained_rows=self.store.rows, dropped_rows=self.store.dropped,
+                              filtered_since=self.filtered_since)
 
 
-def _span(series: list[dict[str, Any]], bucket: float) -> float:
-    return len(series) * bucket if series else 0.0
-
-
+def panel_data(data: dict[str, Any], view: View, **extra: Any) -> dict[str, Any]:
+    """A statistics snapshot with what the panels derive from it: rates and shares."""
+    # the snapshot's bucket width: 'all' doubles it as the input's span grows
+    series = data["series"]
+    seconds = view.window or (len(series) * data["bucket"] if series else 0.0)
+    responses = sum(data["status"].values())
+    data.update(
+        view=view,
+        view_string=view.to_string(),
+        rate=data["total"] / seconds if seconds else 0.0,
+        error_rate=(data["classes"]["5xx"] / responses) if responses else 0.0,
+        bot_share=(sum(data["bots"].values()) / data["parsed"]) if data["parsed"] else 0.0,
+        **extra,
+    )
+    return data

@@ -211,6 +211,7 @@ class RollingStats:
         self.buckets: dict[int, Bucket] = {}
         self.newest = -math.inf
         self.late = 0   # events older than the window when they arrived
+        self.changed: set[int] = set()   # bucket keys touched since take_changed()
 
     def now(self) -> float:
         if self.clock is not None:
@@ -240,7 +241,14 @@ class RollingStats:
                 self.buckets[key] = bucket
             else:
                 existing.merge(bucket)
+            self.changed.add(key)
         self._evict()
+
+    def take_changed(self) -> list[Bucket]:
+        """The buckets touched since the last call (what a viewer needs to catch up)."""
+        changed = [self.buckets[key] for key in sorted(self.changed) if key in self.buckets]
+        self.changed.clear()
+        return changed
 
     def _evict(self) -> None:
         if self.window is None:

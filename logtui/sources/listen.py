@@ -19,6 +19,8 @@ from logtui.core.pipeline import Pipeline, Source
 from logtui.sources.forward import ForwardServer, Peer
 
 STARTUP_TIMEOUT = 10.0
+FLUSH_DELAY = 0.02      # seconds events wait for more before they are parsed together
+FLUSH_EVENTS = 20_000   # queued events above which senders wait for the parse (no ack yet)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class ForwardListener:
                                        daemon=True)
         self.events = 0
         self.listening = False
+        self.pending: dict[str, list[Event]] = {}
+        self.pending_events = 0
+        self.waiting: list[asyncio.Future[None]] = []
+        self.flusher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Listen, or raise OSError (the port is taken, say) before anything else runs."""
@@ -59,12 +65,36 @@ class ForwardListener:
     def port(self) -> int:
         return self.server.port
 
-    def _accept(self, events: Sequence[Event], peer: Peer) -> None:
-        tag = events[0].tag
-        source = self.sources.get(tag) or self.sources.setdefault(tag, self.pipeline.source(tag))
-        self.sink(source.records([event.record for event in events],
-                                 [event.time for event in events]))
-        self.events += len(events)
+    async def _accept(self, events: Sequence[Event], peer: Peer) -> None:
+        """Queue a sender's batch for the next parse. The sender gets its ack when this
+        returns: at once, unless too much is queued, and then once the parse has room."""
+        self.pending.setdefault(events[0].tag, []).extend(events)
+        self.pending_events += len(events)
+        if self.flusher is None:
+            self.flusher = asyncio.create_task(self._flush())
+        if self.pending_events >= FLUSH_EVENTS:
+            flushed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.waiting.append(flushed)
+            await flushed
+
+    async def _flush(self) -> None:
+        # Message mode sends one event per frame, and parsing costs about the same for one
+        # event or a thousand: parse what arrives within a moment, from every sender.
+        await asyncio.sleep(FLUSH_DELAY)
+        while self.pending:
+            pending, waiting = self.pending, self.waiting
+            self.pending, self.waiting, self.pending_events = {}, [], 0
+            for tag, events in pending.items():
+                source = self.sources.get(tag) or self.sources.setdefault(
+                    tag, self.pipeline.source(tag))
+                batch = source.records([event.record for event in events],
+                                       [event.time for event in events])
+                # the sink may wait for room: in a thread, so the loop serves on meanwhile
+                await asyncio.to_thread(self.sink, batch)
+                self.events += len(events)
+            for flushed in waiting:
+                flushed.set_result(None)
+        self.flusher = None
 
     def state(self) -> SourceState:
         stats = self.server.stats

@@ -6,7 +6,6 @@ count cannot differ.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,38 @@ from logtui.sources.tail import TailSet
 
 # Longest wait between polls when no change is announced: bounds write-to-screen delay.
 FEED_WAIT = 0.1
-FORWARD_BACKLOG = 256   # batches
+FORWARD_BACKLOG = 200_000   # forwarded events parsed but not yet read by poll()
+
+
+class Backlog:
+    """Forwarded batches waiting for poll(), bounded in rows. When it is full, `put`
+    waits: the server stops acking, and forwarders keep their buffers until we catch up."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.ready = threading.Condition()
+        self.frames: list[pl.DataFrame] = []
+        self.rows = 0
+        self.closed = False
+
+    def put(self, frame: pl.DataFrame) -> None:
+        with self.ready:
+            self.ready.wait_for(lambda: self.rows < self.max_rows or self.closed)
+            if not self.closed:
+                self.frames.append(frame)
+                self.rows += frame.height
+
+    def take(self) -> list[pl.DataFrame]:
+        with self.ready:
+            frames, self.frames, self.rows = self.frames, [], 0
+            self.ready.notify_all()
+            return frames
+
+    def close(self) -> None:
+        """Release any waiting `put` (it drops its batch: nothing will read it now)."""
+        with self.ready:
+            self.closed = True
+            self.ready.notify_all()
 
 
 class LiveSources:
@@ -33,9 +63,7 @@ class LiveSources:
         self.pipeline = pipeline
         self.tails = TailSet(paths, from_start=from_start, last_lines=last_lines, stdin=stdin)
         self.sources: dict[str, Source] = {}
-        # Forwarded batches wait here for poll(); when it is full the server stops acking,
-        # and forwarders hold their buffers until we catch up.
-        self.forwarded: queue.Queue[pl.DataFrame] = queue.Queue(FORWARD_BACKLOG)
+        self.forwarded = Backlog(FORWARD_BACKLOG)
         self.listener: ForwardListener | None = None
         if listen is not None:
             self.listener = ForwardListener(listen, pipeline, self.forwarded.put)
@@ -52,9 +80,7 @@ class LiveSources:
             source = self.sources.get(tag) or self.sources.setdefault(
                 tag, self.pipeline.source(tag))
             batches.append(source.events(lines, time.time()))
-        forwarded = []
-        while not self.forwarded.empty():
-            forwarded.append(self.forwarded.get_nowait())
+        forwarded = self.forwarded.take()
         if forwarded:
             # one batch of all that arrived: folding costs about the same for 1 or 10,000 rows
             batches.append(pl.concat(forwarded))
@@ -84,6 +110,7 @@ class LiveSources:
 
     def close(self) -> None:
         self.tails.close()
+        self.forwarded.close()
         if self.listener is not None:
             self.listener.close()
 

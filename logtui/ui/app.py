@@ -20,6 +20,7 @@ from textual.widgets import Footer
 
 from logtui.core.dashboard import Dashboard
 from logtui.core.filters import FilterError, add_term, remove_last_term
+from logtui.core.remote import RemoteDashboard
 from logtui.ui.colors import STATUS_DEFAULTS
 from logtui.ui.screens.help import HelpScreen
 from logtui.ui.screens.record import RecordScreen
@@ -33,8 +34,10 @@ from logtui.ui.widgets.status_panel import StatusPanel
 from logtui.ui.widgets.summary import Summary
 from logtui.ui.widgets.top_panel import TopPanel
 
+# What the panels read: a local Dashboard, or a RemoteDashboard merging aggregators.
+DashboardModel = Dashboard | RemoteDashboard
 # Reads inputs into the dashboard until the event is set (runs in a worker thread).
-Feeder = Callable[[Dashboard, threading.Event], None]
+Feeder = Callable[[Any, threading.Event], None]
 
 
 class LogtuiApp(App[None]):
@@ -52,7 +55,7 @@ class LogtuiApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, dashboard: Dashboard, *, feeder: Feeder | None = None,
+    def __init__(self, dashboard: DashboardModel, *, feeder: Feeder | None = None,
                  themes: dict[str, Theme] | None = None, theme: str = DEFAULT_THEME,
                  refresh: float = 0.25, top: int = 10, geo: bool = False) -> None:
         super().__init__()
@@ -143,7 +146,8 @@ class LogtuiApp(App[None]):
         try:
             change()
         except FilterError as error:
-            self.call_from_thread(self.notify, str(error), title="filter", severity="error")
+            self.call_from_thread(self.notify, str(error), title="filter", severity="error",
+                                  markup=False)
             return
         self.call_from_thread(self.take_snapshot)
 

@@ -11,7 +11,7 @@ from logtui.cli import RuntimeFailure, TailOptions, listen_failure
 from logtui.core.dashboard import Dashboard
 from logtui.core.filters import compile_filter
 from logtui.sources.live import dashboard_feeder
-from logtui.ui.app import LogtuiApp
+from logtui.ui.app import DashboardModel, Feeder, LogtuiApp
 from logtui.ui.themes import load_themes
 
 
@@ -39,8 +39,12 @@ def run_dashboard(options: TailOptions) -> int:
                                   last_lines=options.last_lines, stdin=stdin,
                                   listen=options.listen)
     except OSError as error:
-        raise RuntimeFailure(listen_failure(options, error)) from None
-    app = LogtuiApp(dashboard, feeder=feeder, themes=load_themes(), theme=options.theme,
-                    top=options.top, geo=options.geo)
-    app.run()
+        raise RuntimeFailure(listen_failure(options.listen, error)) from None
+    return open_dashboard(dashboard, feeder, theme=options.theme, top=options.top,
+                          geo=options.geo)
+
+
+def open_dashboard(model: DashboardModel, feeder: Feeder, *, theme: str, top: int,
+                   geo: bool) -> int:
+    LogtuiApp(model, feeder=feeder, themes=load_themes(), theme=theme, top=top, geo=geo).run()
     return 0

@@ -154,3 +154,32 @@ def test_a_w3c_layout_change_applies_to_the_right_lines_across_chunks(
     assert summary["sources"][0]["format"] == "auto:w3c"
     assert summary["total"] == 120_002 and summary["unparsed"] == 0
     assert summary["status"] == {"200": 60_000, "404": 60_000}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["serve", "--listen", "127.0.0.1:0", "--viewers", "0.0.0.0:0"],
+     "viewers off loopback must authenticate; give --shared-key"),
+    (["serve"], "serve: give files to follow, --listen for forwarded logs, or both"),
+    (["serve", "--listen", "nope"], "--listen 'nope': expected [HOST:]PORT"),
+    (["connect", "host"], "connect 'host': expected [HOST:]PORT"),
+    (["connect", "127.0.0.1:1", "--filter", "status:"], "--filter 'status:'"),
+    (["tail", "x", "--tls-cert", "c.pem"], "--tls-cert goes with --listen"),
+    (["tail", "--listen", "127.0.0.1:0", "--once"], "--listen: forwarded events arrive"),
+])
+def test_aggregator_arguments_are_checked(capsys: pytest.CaptureFixture[str], args: list[str],
+                                          message: str) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_port_in_use_is_a_one_line_runtime_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "tail", "--listen", f"127.0.0.1:{port}", "--no-ui")
+    assert code == 1
+    assert err.startswith(f"logtui: --listen 127.0.0.1:{port}: ") and len(err.splitlines()) == 1

@@ -1,0 +1,115 @@
+"""`logtui serve` (an aggregator for viewers) and `logtui connect` (a viewer of them)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from logtui.cli import (
+    DEFAULT_LAST_LINES,
+    RuntimeFailure,
+    UsageError,
+    input_pipeline,
+    listen_failure,
+    listen_options,
+    view_options,
+)
+from logtui.core.address import AddressError, is_loopback, parse_endpoint
+from logtui.core.filters import compile_filter
+from logtui.core.remote import RemoteDashboard
+from logtui.headless import emit
+from logtui.sources.connect import connect_all
+from logtui.sources.live import FEED_WAIT, LiveSources
+from logtui.sources.viewers import Hub, ViewerServer
+
+STATUS_EVERY = 30.0   # seconds between serve's status lines
+
+
+def _endpoint(flag: str, text: str, default_host: str) -> tuple[str, int]:
+    try:
+        return parse_endpoint(text, default_host)
+    except AddressError as error:
+        raise UsageError(f"{flag} {error}") from None
+
+
+def run_serve(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
+    pipeline, _ = input_pipeline(args, compile_filter(""))
+    listen = listen_options(args)
+    host, port = _endpoint("--viewers", args.viewers, "127.0.0.1")
+    if not is_loopback(host) and not args.shared_key:
+        raise UsageError(f"--viewers {args.viewers}: viewers off loopback must authenticate; "
+                         "give --shared-key")
+    if not args.paths and listen is None:
+        raise UsageError("serve: give files to follow, --listen for forwarded logs, or both")
+    last_lines = DEFAULT_LAST_LINES if args.lines is None else args.lines
+    hub = Hub()
+    try:
+        live = LiveSources(args.paths, pipeline, from_start=args.from_start,
+                           last_lines=last_lines, listen=listen)
+    except OSError as error:
+        raise RuntimeFailure(listen_failure(listen, error)) from None
+    viewers = ViewerServer(hub, host, port, shared_key=args.shared_key)
+    try:
+        viewers.start()
+    except OSError as error:
+        live.close()
+        raise RuntimeFailure(f"--viewers {host}:{port}: "
+                             f"{(error.strerror or str(error)).lower()}") from None
+    inputs = [f"forward on {listen.host}:{live.listener.port}" if live.listener and listen
+              else "", f"{len(args.paths)} file pattern(s)" if args.paths else ""]
+    print(f"logtui serve: {', '.join(i for i in inputs if i)}; viewers on {host}:{viewers.port}",
+          file=err, flush=True)
+    next_status = time.monotonic() + STATUS_EVERY
+    try:
+        with live:
+            while True:
+                for batch in live.poll():
+                    hub.ingest(batch)
+                hub.sources = live.states()
+                if time.monotonic() >= next_status:
+                    print(f"logtui serve: {hub.events} events, {viewers.connected} viewers",
+                          file=err, flush=True)
+                    next_status += STATUS_EVERY
+                live.wait(FEED_WAIT)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        viewers.close()
+
+
+def json_snapshot(data: dict[str, Any]) -> dict[str, Any]:
+    """The panel data as `--no-ui` prints it."""
+    out = {k: v for k, v in data.items() if k not in ("view", "stream", "sources")}
+    out["sources"] = [asdict(source) for source in data["sources"]]
+    return out
+
+
+def run_connect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    view, bucket, interval, theme = view_options(args)
+    endpoints = {text: _endpoint("connect", text, "127.0.0.1") for text in args.endpoints}
+    remote = RemoteDashboard(list(endpoints), view, bucket)
+
+    def feed(_: object, stop: threading.Event) -> None:
+        connect_all(remote, endpoints, args.shared_key, stop)
+
+    if not args.no_ui and out.isatty():
+        from logtui.ui.launch import open_dashboard
+
+        return open_dashboard(remote, feed, theme=theme, top=args.top, geo=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=feed, args=(remote, stop), name="logtui-connect",
+                              daemon=True)
+    thread.start()
+    try:
+        while True:
+            time.sleep(interval)
+            emit(json_snapshot(remote.snapshot(args.top)), out)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop.set()
+        thread.join(5)
