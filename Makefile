@@ -35,6 +35,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/forward_ingest.py
+	$(BIN)/python bench/viewer_lag.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(NODE_INTEROP)/node_modules
