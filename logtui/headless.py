@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, TextIO
 
 from logtui.cli import RuntimeFailure, TailOptions, listen_failure
 from logtui.core.pipeline import Source
+from logtui.core.shadow import ShadowBoard
 from logtui.core.stats import RollingStats
 from logtui.sources.batch import BatchReader
 from logtui.sources.live import LiveSources
@@ -89,6 +90,7 @@ def run_follow(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None)
     """Follow the inputs and print a snapshot every --interval until interrupted (or
     until standard input, when it is the only input, ends)."""
     stats = RollingStats(options.window, options.bucket, clock=time.time)
+    shadow = ShadowBoard()
     try:
         live = LiveSources(options.paths, options.pipeline, from_start=options.from_start,
                            last_lines=options.last_lines, stdin=stdin, listen=options.listen)
@@ -99,10 +101,12 @@ def run_follow(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None)
         while True:
             for batch in live.poll():
                 stats.add(batch)
+            shadow.add(live.take_shadow())
             finished = live.finished
             if time.monotonic() >= next_tick or finished:
                 sources = [asdict(state) for state in live.states()]
-                emit({**stats.snapshot(options.top), "sources": sources}, out)
+                emit({**stats.snapshot(options.top), "sources": sources,
+                      **({"shadow": shadow.snapshot(options.top)} if shadow else {})}, out)
                 next_tick = max(next_tick + options.interval, time.monotonic())
             if finished:
                 return 0

@@ -69,6 +69,7 @@ def run_serve(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
             while True:
                 for batch in live.poll():
                     hub.ingest(batch)
+                hub.ingest_shadow(live.take_shadow())
                 hub.sources = live.states()
                 if time.monotonic() >= next_status:
                     print(f"logtui serve: {hub.events} events, {viewers.connected} viewers",
@@ -83,7 +84,8 @@ def run_serve(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
 
 def json_snapshot(data: dict[str, Any]) -> dict[str, Any]:
     """The panel data as `--no-ui` prints it."""
-    out = {k: v for k, v in data.items() if k not in ("view", "stream", "sources")}
+    out = {k: v for k, v in data.items()
+           if k not in ("view", "stream", "sources") and not (k == "shadow" and v is None)}
     out["sources"] = [asdict(source) for source in data["sources"]]
     return out
 

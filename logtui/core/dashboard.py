@@ -22,12 +22,14 @@ import polars as pl
 
 from logtui.core.durations import DurationError, format_duration, parse_window
 from logtui.core.filters import Filter, compile_filter
+from logtui.core.shadow import ShadowBoard
 from logtui.core.stats import RollingStats, fold
 
 WINDOWS: tuple[float | None, ...] = (60.0, 300.0, 900.0, 3600.0, None)
 BOT_MODES = ("all", "hide", "only")
 BOT_TERMS = {"all": "", "hide": "-bot:*", "only": "bot:*"}
-PANELS = ("status", "latency", "crawlers", "paths", "clients", "countries", "stream")
+PANELS = ("status", "latency", "crawlers", "paths", "clients", "countries", "agents", "stream",
+          "shadow")
 RETAINED_ROWS = 250_000     # events kept to recompute the panels when the view changes
 STREAM_LINES = 2_000        # lines the log stream can scroll back through
 VIEW_PREFIX = "logtui:"
@@ -168,6 +170,7 @@ class Dashboard:
         self.outbox: deque[StreamLine] = deque(maxlen=self.outbox_size or None)
         self.outbox_dropped = 0
         self.counted_through = 0   # store position of the newest batch counted
+        self.shadow = ShadowBoard()
         self.sources: dict[str, SourceState] = {}
         self.generation = 0      # bumped by each view change; stale recomputations are dropped
         self._install(self.view)
@@ -284,6 +287,12 @@ class Dashboard:
             self.outbox_dropped = 0
             return wire, lines, dropped
 
+    def ingest_shadow(self, records: list[dict[str, Any]]) -> None:
+        """`shadow` comparison records, for the Shadow panel."""
+        if records:
+            with self.lock:
+                self.shadow.add(records)
+
     def update_sources(self, states: Iterable[SourceState]) -> None:
         with self.lock:
             self.sources = {state.tag: state for state in states}
@@ -300,6 +309,7 @@ class Dashboard:
                 data = self.stats.snapshot(top, span=view.window)
             return panel_data(data, view, stream=list(self.stream),
                               sources=list(self.sources.values()),
+                              shadow=self.shadow.snapshot(top) if self.shadow else None,
                               retained_rows=self.store.rows, dropped_rows=self.store.dropped,
                               filtered_since=self.filtered_since)
 

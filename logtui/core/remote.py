@@ -26,6 +26,7 @@ from logtui.core.dashboard import (
     panel_data,
 )
 from logtui.core.filters import compile_filter
+from logtui.core.shadow import ShadowBoard
 from logtui.core.stats import Bucket, RollingStats
 
 # 'all' is the aggregators' whole memory, which they do not share: connect reads up to an hour
@@ -46,6 +47,7 @@ class Replica:
     dropped: int = 0           # lines the aggregator dropped because we were slow
     sources: list[SourceState] = field(default_factory=list)
     since: float | None = None  # the oldest event its numbers for our view include
+    shadow: ShadowBoard = field(default_factory=ShadowBoard)
 
     def apply_stats(self, width: float, buckets: list[Bucket], replace: bool, late: int,
                     since: float | None) -> None:
@@ -127,7 +129,11 @@ class RemoteDashboard:
             sources += [source for replica in self.replicas.values()
                         for source in replica.sources]
             dropped = sum(replica.dropped for replica in self.replicas.values())
+            shadow = ShadowBoard()
+            for replica in self.replicas.values():
+                shadow.merge(replica.shadow)
             since = [r.since for r in self.replicas.values() if r.since is not None]
         data = merged.snapshot(top, span=view.window)
         return panel_data(data, view, stream=stream, sources=sources, retained_rows=0,
+                          shadow=shadow.snapshot(top) if shadow else None,
                           dropped_rows=dropped, filtered_since=min(since, default=None))

@@ -15,6 +15,7 @@ import threading
 from logtui.core.dashboard import View
 from logtui.core.forward import ClientHandshake, ForwardAuthError, Helo, Pong, ReplyDecoder
 from logtui.core.remote import RemoteDashboard, Replica
+from logtui.core.shadow import ShadowBoard
 from logtui.core.wire import (
     MessageDecoder,
     WireError,
@@ -117,6 +118,9 @@ class Connection:
         elif kind == "sources" and isinstance(body, list):
             sources = sources_from_wire(body, prefix=f"{self.name} ")
             self.remote.update(self.name, lambda r: setattr(r, "sources", sources))
+        elif kind == "shadow" and isinstance(body, dict):
+            board = ShadowBoard.from_wire(body)
+            self.remote.update(self.name, lambda r: setattr(r, "shadow", board))
         elif kind == "error":
             self.state(f"error: {body}")
         else:

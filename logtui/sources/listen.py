@@ -10,12 +10,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from logtui.core.dashboard import SourceState
 from logtui.core.event import Event
 from logtui.core.pipeline import Pipeline, Source
+from logtui.core.shadow import is_shadow
 from logtui.sources.forward import ForwardServer, Peer
 
 STARTUP_TIMEOUT = 10.0
@@ -33,10 +35,13 @@ class ListenOptions:
 
 class ForwardListener:
     def __init__(self, options: ListenOptions, pipeline: Pipeline,
-                 sink: Callable[[pl.DataFrame], None]) -> None:
+                 sink: Callable[[pl.DataFrame], None],
+                 shadow_sink: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.options = options
         self.pipeline = pipeline
         self.sink = sink
+        # `shadow` comparison records go to the Shadow panel, not to the traffic panels
+        self.shadow_sink = shadow_sink
         self.sources: dict[str, Source] = {}
         self.loop = asyncio.new_event_loop()
         self.server = ForwardServer(options.host, options.port, self._accept,
@@ -85,13 +90,16 @@ class ForwardListener:
             pending, waiting = self.pending, self.waiting
             self.pending, self.waiting, self.pending_events = {}, [], 0
             for tag, events in pending.items():
+                self.events += len(events)
+                if self.shadow_sink is not None and is_shadow(tag):
+                    self.shadow_sink([event.record for event in events])
+                    continue
                 source = self.sources.get(tag) or self.sources.setdefault(
                     tag, self.pipeline.source(tag))
                 batch = source.records([event.record for event in events],
                                        [event.time for event in events])
                 # the sink may wait for room: in a thread, so the loop serves on meanwhile
                 await asyncio.to_thread(self.sink, batch)
-                self.events += len(events)
             for flushed in waiting:
                 flushed.set_result(None)
         self.flusher = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -64,9 +64,12 @@ class LiveSources:
         self.tails = TailSet(paths, from_start=from_start, last_lines=last_lines, stdin=stdin)
         self.sources: dict[str, Source] = {}
         self.forwarded = Backlog(FORWARD_BACKLOG)
+        self.comparisons: list[dict[str, Any]] = []   # shadow records, for take_shadow()
+        self.comparisons_lock = threading.Lock()
         self.listener: ForwardListener | None = None
         if listen is not None:
-            self.listener = ForwardListener(listen, pipeline, self.forwarded.put)
+            self.listener = ForwardListener(listen, pipeline, self.forwarded.put,
+                                            self._compared)
             try:
                 self.listener.start()
             except BaseException:
@@ -85,6 +88,16 @@ class LiveSources:
             # one batch of all that arrived: folding costs about the same for 1 or 10,000 rows
             batches.append(pl.concat(forwarded))
         return batches
+
+    def _compared(self, records: list[dict[str, Any]]) -> None:
+        with self.comparisons_lock:
+            self.comparisons.extend(records)
+
+    def take_shadow(self) -> list[dict[str, Any]]:
+        """The `shadow` comparison records forwarded since the last call."""
+        with self.comparisons_lock:
+            records, self.comparisons = self.comparisons, []
+            return records
 
     def states(self) -> list[SourceState]:
         states = []
@@ -136,6 +149,7 @@ def dashboard_feeder(paths: list[str], pipeline: Pipeline, *, from_start: bool, 
             while not stop.is_set():
                 for batch in live.poll():
                     dashboard.ingest(batch)
+                dashboard.ingest_shadow(live.take_shadow())
                 dashboard.update_sources(live.states())
                 live.wait(FEED_WAIT)
 

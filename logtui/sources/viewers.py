@@ -17,12 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
 from logtui.core.dashboard import RETAINED_ROWS, Dashboard, EventStore, SourceState, View
 from logtui.core.filters import FilterError
 from logtui.core.forward import ForwardDecoder, ForwardProtocolError, Ping, ServerHandshake
+from logtui.core.shadow import ShadowBoard
 from logtui.core.wire import (
     MessageDecoder,
     WireError,
@@ -49,6 +51,8 @@ class Hub:
         self.lock = threading.Lock()
         self.viewers: set[Dashboard] = set()
         self.events = 0
+        self.shadow = ShadowBoard()    # every viewer sees all comparisons
+        self.shadow_version = 0
 
     def ingest(self, frame: pl.DataFrame) -> None:
         if frame.is_empty():
@@ -58,6 +62,16 @@ class Hub:
             self.events += frame.height
             for viewer in list(self.viewers):
                 viewer.observe(frame, position)
+
+    def ingest_shadow(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            with self.lock:
+                self.shadow.add(records)
+                self.shadow_version += 1
+
+    def shadow_wire(self) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            return self.shadow_version, self.shadow.to_wire()
 
     def join(self, view: View, bucket: float) -> Dashboard:
         viewer = Dashboard(bucket=bucket, view=view, clock=self.clock, store=self.store,
@@ -210,7 +224,7 @@ class ViewerServer:
                 await sender
 
     async def _send(self, viewer: Dashboard, writer: asyncio.StreamWriter) -> None:
-        generation = -1
+        generation, shadow_version = -1, 0
         while True:
             full = viewer.generation != generation
             generation = viewer.generation
@@ -222,6 +236,10 @@ class ViewerServer:
                 messages.append(encode("lines", {"lines": lines_to_wire(lines),
                                                  "dropped": dropped}))
             messages.append(encode("sources", sources_to_wire(self.hub.sources)))
+            version, board = self.hub.shadow_wire()
+            if version != shadow_version:
+                messages.append(encode("shadow", board))
+                shadow_version = version
             writer.write(b"".join(messages))
             await writer.drain()   # a slow viewer waits here, and only it
             await asyncio.sleep(self.send_every)

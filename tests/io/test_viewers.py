@@ -29,7 +29,7 @@ LOGTUI = str(Path(sys.executable).with_name("logtui"))
 STARTED = re.compile(r"forward on [\d.]+:(\d+); viewers on [\d.]+:(\d+)")
 
 
-def wait_for(condition, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout: float = 40.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -116,7 +116,7 @@ def test_a_filter_is_applied_by_the_aggregators_and_changes_live(
 
 def read_messages(sock: socket.socket, decoder: MessageDecoder, kind: str) -> list:
     found = []
-    sock.settimeout(5)
+    sock.settimeout(20)
     while not found:
         data = sock.recv(1 << 16)
         assert data, "closed"
@@ -153,7 +153,7 @@ def test_a_slow_viewer_loses_lines_not_ingestion_and_says_how_many() -> None:
         # when the slow viewer reads at last, it learns how many lines it lost
         decoder = MessageDecoder()
         dropped = 0
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 40
         while dropped == 0 and time.monotonic() < deadline:
             dropped += sum(body["dropped"] for body in read_messages(slow, decoder, "lines"))
         assert dropped > 0
@@ -187,3 +187,32 @@ def test_a_wrong_shared_key_is_refused() -> None:
         thread.join(10)
     finally:
         server.close()
+
+
+def test_forwarded_shadow_comparisons_reach_viewers_apart_from_traffic(
+        aggregators: list[tuple[int, int]]) -> None:
+    (forward, viewers), _ = aggregators
+    client = sender.FluentSender("shadow", host="127.0.0.1", port=forward)
+    for verdict in ("regression", "regression", "same"):
+        assert client.emit("diff", {"time": time.time(), "method": "GET", "path": "/u/1",
+                                    "endpoint": "/u/{id}", "verdict": verdict,
+                                    "production_status": 200, "staging_status": 502,
+                                    "fields": []})
+    client.close()
+    send(forward, [200] * 3)
+    remote = RemoteDashboard(["agg"], View())
+    stop = threading.Event()
+    thread = threading.Thread(target=connect_all, args=(
+        remote, {"agg": ("127.0.0.1", viewers)}, None, stop), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: (remote.snapshot()["shadow"] or {}).get("compared") == 3)
+        board = remote.snapshot()["shadow"]
+        assert board["endpoints"][0]["endpoint"] == "/u/{id}"
+        assert board["verdicts"]["regression"] == 2
+        # the comparisons are not web traffic: only the three requests are counted
+        wait_for(lambda: remote.snapshot()["total"] == 3)
+        assert remote.snapshot()["status"] == {"200": 3}
+    finally:
+        stop.set()
+        thread.join(10)
