@@ -2,22 +2,28 @@
 
 A script of phases replays what operators meet: steady browsing, a Googlebot/GPTBot
 crawl wave, a burst of 5xx on one endpoint, a latency spike, and a log rotation, then
-starts over. The last minutes are written up front so the panels fill at once.
+starts over. The last minutes are written up front so the panels fill at once. A shadow
+pair compares a sample of the traffic with a staging build, for the Shadow panel.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from logtui.synthetic import CRAWLERS, TrafficModel, combined_line
+from logtui.core.endpoints import template
+from logtui.synthetic import CRAWLERS, Request, TrafficModel, combined_line
 
 TICK = 0.1          # seconds between writes
 HISTORY = 300.0     # seconds of traffic written before the dashboard opens
+MIRRORED = 0.1      # share of safe requests the demo's shadow compares
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,35 @@ SCRIPT = (
 )
 
 
+def comparison(request: Request, phase: Phase, rnd: random.Random) -> dict[str, Any]:
+    """What `shadow` would report for this request mirrored to a staging build in which
+    product prices moved to a new field and the users API fails during the 5xx burst."""
+    endpoint = template(request.path)
+    record: dict[str, Any] = {
+        "time": request.time, "method": request.method, "path": request.path,
+        "endpoint": endpoint, "verdict": "same", "production_status": request.status,
+        "staging_status": request.status, "production_latency": request.latency,
+        "staging_latency": request.latency * rnd.uniform(0.9, 1.3), "fields": []}
+    if endpoint == "/products/{id}" and request.status == 200:
+        record["verdict"] = "diff"
+        record["fields"] = [{"path": "$.price", "kind": "missing", "production": "19.99",
+                             "staging": None}]
+    if phase.error_boost and endpoint == "/api/v1/users/{id}" and request.status < 500:
+        record.update(verdict="regression", staging_status=503)
+    return record
+
+
 class DemoTraffic:
-    def __init__(self, directory: Path, rate: float = 120.0, seed: int = 7) -> None:
+    """Writes the script's traffic to `access.log`; `compared` receives what shadow would
+    report for a sample of it (the demo's shadow pair)."""
+
+    def __init__(self, directory: Path, rate: float = 120.0, seed: int = 7,
+                 compared: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.path = directory / "access.log"
         self.rate = rate
         self.model = TrafficModel(seed)
+        self.compared = compared
+        self.sample = random.Random(seed)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="logtui-demo", daemon=True)
         self.rotations = 0
@@ -68,9 +98,13 @@ class DemoTraffic:
     def _write(self, start: float, end: float, phase: Phase) -> None:
         self._apply(phase)
         count = max(0, round((end - start) * self.rate))
-        lines = [combined_line(r) for r in self.model.requests(count, start, self.rate)]
+        requests = list(self.model.requests(count, start, self.rate))
         with self.path.open("a", encoding="utf-8") as log:
-            log.write("".join(line + "\n" for line in lines))
+            log.write("".join(combined_line(r) + "\n" for r in requests))
+        if self.compared is not None:
+            mirrored = [r for r in requests if r.method in ("GET", "HEAD")
+                        and self.sample.random() < MIRRORED]
+            self.compared([comparison(r, phase, self.sample) for r in mirrored])
 
     def _rotate(self) -> None:
         """logrotate's default: rename, and the server reopens a new file."""
@@ -103,13 +137,14 @@ def run_demo(theme: str, rate: float) -> int:
     from logtui.ui.themes import load_themes
 
     with tempfile.TemporaryDirectory(prefix="logtui-demo-") as directory:
-        traffic = DemoTraffic(Path(directory), rate)
+        dashboard = Dashboard()
+        traffic = DemoTraffic(Path(directory), rate, compared=dashboard.ingest_shadow)
         traffic.start()
         try:
             pipeline = Pipeline("auto", Enricher.default(), compile_filter(""))
             feeder = dashboard_feeder([str(traffic.path)], pipeline, from_start=True,
                                       last_lines=0)
-            LogtuiApp(Dashboard(), feeder=feeder, themes=load_themes(), theme=theme).run()
+            LogtuiApp(dashboard, feeder=feeder, themes=load_themes(), theme=theme).run()
         finally:
             traffic.close()
     return 0

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.theme import Theme
 from textual.widgets import Footer
 
@@ -30,6 +30,7 @@ from logtui.ui.widgets.drill_table import DrillTable
 from logtui.ui.widgets.filter_bar import FilterBar
 from logtui.ui.widgets.latency_panel import LatencyPanel
 from logtui.ui.widgets.log_stream import LogStream
+from logtui.ui.widgets.shadow_panel import ShadowPanel
 from logtui.ui.widgets.status_panel import StatusPanel
 from logtui.ui.widgets.summary import Summary
 from logtui.ui.widgets.top_panel import TopPanel
@@ -86,8 +87,10 @@ class LogtuiApp(App[None]):
                                classes="panel")
             else:
                 yield TopPanel("top_uas", "ua", "user agent", id="agents", classes="panel")
-        with Vertical(id="stream-box", classes="panel"):
-            yield LogStream()
+        with Horizontal(id="bottom"):
+            with Vertical(id="stream-box", classes="panel"):
+                yield LogStream()
+            yield ShadowPanel(id="shadow", classes="panel")
         yield FilterBar()
         yield Footer()
 
@@ -98,7 +101,8 @@ class LogtuiApp(App[None]):
             self.theme = self.initial_theme
         titles = {"status": "status codes", "latency": "latency", "crawlers": "crawlers",
                   "paths": "top paths", "clients": "top clients", "countries": "countries",
-                  "agents": "user agents", "stream-box": "log stream"}
+                  "agents": "user agents", "stream-box": "log stream",
+                  "shadow": "shadow: staging vs production"}
         for widget_id, title in titles.items():
             for widget in self.query(f"#{widget_id}"):
                 widget.border_title = title
@@ -128,6 +132,8 @@ class LogtuiApp(App[None]):
         self.call_from_thread(self.show, snapshot)
 
     def show(self, snapshot: dict[str, Any]) -> None:
+        if not self.is_running:
+            return   # quitting: a snapshot taken just before may find the panels gone
         self.latest = snapshot
         with self.batch_update():
             self.query_one(Summary).show(snapshot, self.paused)
@@ -137,6 +143,10 @@ class LogtuiApp(App[None]):
             for panel in self.query(TopPanel):
                 panel.show(snapshot)
             self.query_one(LogStream).show(snapshot["stream"])
+            if snapshot.get("shadow"):
+                shadow = self.query_one(ShadowPanel)
+                shadow.add_class("-active")
+                shadow.show(snapshot["shadow"])
 
     # --- the view -------------------------------------------------------------------------
 
