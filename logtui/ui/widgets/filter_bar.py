@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -12,6 +15,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Static
 
 from logtui.core.filters import FilterError, compile_filter
+from logtui.core.sanitize import CONTROL, printable
 
 HISTORY = 50
 
@@ -23,6 +27,20 @@ class FilterValidator(Validator):
         except FilterError as error:
             return self.failure(str(error))
         return self.success()
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
+
+
+class ControlPictures(Highlighter):
+    """Shows control characters as their pictures (ESC as ␛), one cell each so the cursor
+    stays in place: a term drilled from a log value keeps the raw character to match it,
+    but the terminal must never receive it."""
+
+    def highlight(self, text: Text) -> None:
+        text.plain = CONTROL.sub(_picture, text.plain)
 
 
 class FilterInput(Input):
@@ -38,6 +56,8 @@ class FilterInput(Input):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(placeholder="status:5xx -bot:* path:/api/*  (Enter applies, Esc leaves)",
                          validators=[FilterValidator()], validate_on=["changed", "submitted"],
+                         # opening puts the cursor at the end, to add a term: select nothing
+                         highlighter=ControlPictures(), select_on_focus=False,
                          **kwargs)  # type: ignore[arg-type]
         self.history: list[str] = []
         self.position = 0
@@ -97,7 +117,8 @@ class FilterBar(Vertical):
         status = self.query_one("#filter-status", Static)
         result = event.validation_result
         if result is not None and not result.is_valid:
-            status.update(result.failure_descriptions[0])
+            # plain text: the reason quotes what was typed, which may look like markup
+            status.update(Text(printable(result.failure_descriptions[0])))
             status.add_class("-invalid")
         else:
             status.update("Enter applies this filter (the current one stays until then)"

@@ -58,6 +58,9 @@ class LogStream(ScrollView, can_focus=True):
             self.cursor = next((i for i, line in enumerate(self.lines) if line is selected), 0)
         self.virtual_size = Size(self.size.width, len(self.lines))
         self._scroll_to_cursor()
+        # again once the layout has caught up: until the first lines overflow the panel it
+        # has no scrollbar, and a scroll asked for before then does nothing
+        self.call_after_refresh(self._scroll_to_cursor)
         self.refresh()
 
     def _scroll_to_cursor(self) -> None:
