@@ -23,7 +23,7 @@ import polars as pl
 from logtui.core.durations import DurationError, format_duration, parse_window
 from logtui.core.filters import Filter, compile_filter
 from logtui.core.shadow import ShadowBoard
-from logtui.core.stats import RollingStats, fold
+from logtui.core.stats import Bucket, RollingStats, fold
 
 WINDOWS: tuple[float | None, ...] = (60.0, 300.0, 900.0, 3600.0, None)
 BOT_MODES = ("all", "hide", "only")
@@ -133,6 +133,31 @@ def _row_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+@dataclass
+class Counted:
+    """Batches filtered and folded (the slow part, done without holding any lock), ready
+    to be merged into statistics and the log stream."""
+
+    buckets: list[Bucket]
+    lines: list[StreamLine]
+
+    @classmethod
+    def of(cls, frames: list[pl.DataFrame], query: Filter, width: float) -> Counted:
+        frames = [frame for frame in frames if not frame.is_empty()]
+        if not frames:
+            return cls([], [])
+        matched = query.apply(pl.concat(frames) if len(frames) > 1 else frames[0])
+        if matched.is_empty():
+            return cls([], [])
+        return cls(list(fold(matched, width).values()), stream_lines(matched, STREAM_LINES))
+
+    def into(self, stats: RollingStats, everything: RollingStats,
+             stream: deque[StreamLine]) -> None:
+        stats.add_buckets(self.buckets)
+        everything.add_buckets(copy.deepcopy(self.buckets))
+        stream.extend(self.lines)
+
+
 def stream_lines(frame: pl.DataFrame, limit: int) -> list[StreamLine]:
     return [StreamLine(row["time"], row["tag"], row["line"] or "", row["status"],
                        bool(row["parsed"]), _row_record(row))
@@ -170,6 +195,8 @@ class Dashboard:
         self.outbox: deque[StreamLine] = deque(maxlen=self.outbox_size or None)
         self.outbox_dropped = 0
         self.counted_through = 0   # store position of the newest batch counted
+        self.installed = 0         # the generation whose view and statistics are in place
+        self.version = 0           # bumped by every change the panels would show
         self.shadow = ShadowBoard()
         self.sources: dict[str, SourceState] = {}
         self.generation = 0      # bumped by each view change; stale recomputations are dropped
@@ -183,26 +210,32 @@ class Dashboard:
 
     def _install(self, view: View) -> None:
         """Rebuild the statistics for `view` from the retained events (call under no lock;
-        the swap happens under it). Raises FilterError for a bad filter, changing nothing."""
+        the swap happens under it). Raises FilterError for a bad filter, changing nothing.
+
+        The retained batches are counted as one frame: a fold costs about the same for a
+        hundred rows or a hundred thousand, so per batch it would be hundreds of folds."""
         query = self._filter_for(view)
         with self.lock:
             self.generation += 1
             generation = self.generation
             frames = self.store.since(0)
             position = frames[-1][0] if frames else 0
+        counted = Counted.of([frame for _, frame in frames], query, self.bucket)
         stats = RollingStats(self.retained_window, self.bucket, clock=self.clock)
         everything = RollingStats(None, self.bucket, clock=self.clock)
         stream: deque[StreamLine] = deque(maxlen=STREAM_LINES)
-        for _, frame in frames:   # the slow part, outside the lock: ingestion goes on
-            self._count(query.apply(frame), stats, everything, stream)
+        if generation != self.generation:
+            return   # a newer view is being counted already: stop here
+        counted.into(stats, everything, stream)
         with self.lock:
             if generation != self.generation:
                 return   # a newer view won while this one was computed
             newer = self.store.since(position)   # what arrived meanwhile
-            for _, frame in newer:
-                self._count(query.apply(frame), stats, everything, stream)
+            Counted.of([frame for _, frame in newer], query, self.bucket).into(
+                stats, everything, stream)
             self.counted_through = newer[-1][0] if newer else position
-            self.view, self.query = view, query
+            self.view, self.query, self.installed = view, query, generation
+            self.version += 1
             self.stats, self.everything, self.stream = stats, everything, stream
             self.filtered_since = self.store.oldest
 
@@ -216,6 +249,7 @@ class Dashboard:
         index = WINDOWS.index(self.view.window) if self.view.window in WINDOWS else 0
         with self.lock:   # the window only changes which buckets are read: no recompute
             self.view = replace(self.view, window=WINDOWS[(index + 1) % len(WINDOWS)])
+            self.version += 1
 
     def cycle_bots(self) -> None:
         self._install(replace(self.view, bots=BOT_MODES[
@@ -227,29 +261,30 @@ class Dashboard:
 
     # --- ingestion ------------------------------------------------------------------------
 
-    @staticmethod
-    def _count(frame: pl.DataFrame, stats: RollingStats, everything: RollingStats,
-               stream: deque[StreamLine]) -> list[StreamLine]:
-        if frame.is_empty():
-            return []
-        buckets = fold(frame, stats.width)
-        stats.add_buckets(buckets.values())
-        everything.add_buckets(copy.deepcopy(list(buckets.values())))
-        lines = stream_lines(frame, stream.maxlen or STREAM_LINES)
-        stream.extend(lines)
-        return lines
-
     def ingest(self, frame: pl.DataFrame) -> None:
         """An unfiltered, enriched batch from one source (safe from any thread)."""
-        if frame.is_empty():
-            return
-        with self.lock:
-            self._observe(frame, self.store.add(frame))
+        if not frame.is_empty():
+            self.observe(frame, self.store.add(frame))
 
     def observe(self, frame: pl.DataFrame, position: int) -> None:
-        """Count a batch its owner has put in the shared store at `position`."""
+        """Count a batch that is in the store at `position` (an aggregator's viewers share
+        its store). The counting runs outside the lock, so the screen never waits on it."""
         with self.lock:
-            self._observe(frame, position)
+            query, installed = self.query, self.installed
+        counted = Counted.of([frame], query, self.bucket)
+        with self.lock:
+            self._commit(counted, position, installed)
+
+    def _commit(self, counted: Counted, position: int, installed: int) -> None:
+        if installed != self.installed or position <= self.counted_through:
+            return   # a view change has counted it (or will) from the store
+        self.counted_through = position
+        self.version += 1
+        counted.into(self.stats, self.everything, self.stream)
+        if self.outbox_size:
+            overflow = len(self.outbox) + len(counted.lines) - self.outbox_size
+            self.outbox_dropped += max(0, overflow)
+            self.outbox.extend(counted.lines)
 
     def queue_recent(self, since: float | None) -> None:
         """Put the stream's lines newer than `since` in the outbox: a viewer that comes
@@ -261,18 +296,10 @@ class Dashboard:
         """Count what reached the shared store but not this dashboard (a viewer that
         joined while batches arrived)."""
         with self.lock:
-            for position, frame in self.store.since(self.counted_through):
-                self._observe(frame, position)
-
-    def _observe(self, frame: pl.DataFrame, position: int) -> None:
-        if position <= self.counted_through:
-            return   # a view change already recounted it from the store
-        self.counted_through = position
-        lines = self._count(self.query.apply(frame), self.stats, self.everything, self.stream)
-        if self.outbox_size:
-            overflow = len(self.outbox) + len(lines) - self.outbox_size
-            self.outbox_dropped += max(0, overflow)
-            self.outbox.extend(lines)
+            newer = self.store.since(self.counted_through)
+            if newer:
+                counted = Counted.of([frame for _, frame in newer], self.query, self.bucket)
+                self._commit(counted, newer[-1][0], self.installed)
 
     def changes(self, serialise: Callable[[Any], Any], full: bool
                 ) -> tuple[list[Any], list[StreamLine], int]:
@@ -292,10 +319,14 @@ class Dashboard:
         if records:
             with self.lock:
                 self.shadow.add(records)
+                self.version += 1
 
     def update_sources(self, states: Iterable[SourceState]) -> None:
+        sources = {state.tag: state for state in states}
         with self.lock:
-            self.sources = {state.tag: state for state in states}
+            if sources != self.sources:
+                self.sources = sources
+                self.version += 1
 
     # --- reading --------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ class RemoteDashboard:
         self._view = replace(view, window=view.window or RETAINED)
         self.on_view: list[Callable[[View], None]] = []   # connections resubscribe
         self.generation = 0
+        self.version = 0   # bumped by every change the panels would show
 
     @property
     def view(self) -> View:
@@ -83,6 +84,7 @@ class RemoteDashboard:
         with self.lock:
             self._view = replace(view, window=view.window or RETAINED)
             self.generation += 1
+            self.version += 1
             for replica in self.replicas.values():
                 replica.lines.clear()
         for notify in list(self.on_view):
@@ -101,6 +103,7 @@ class RemoteDashboard:
         with self.lock:   # only which buckets are read changes: nothing to resend
             self._view = replace(self._view, window=REMOTE_WINDOWS[(index + 1)
                                                                    % len(REMOTE_WINDOWS)])
+            self.version += 1
 
     def set_focus(self, panel: str) -> None:
         with self.lock:
@@ -110,6 +113,7 @@ class RemoteDashboard:
         """Apply what a connection received, under the lock."""
         with self.lock:
             change(self.replicas[name])
+            self.version += 1
 
     def snapshot(self, top: int = 10) -> dict[str, Any]:
         with self.lock:

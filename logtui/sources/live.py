@@ -19,7 +19,7 @@ from logtui.sources.listen import ForwardListener, ListenOptions
 from logtui.sources.tail import TailSet
 
 # Longest wait between polls when no change is announced: bounds write-to-screen delay.
-FEED_WAIT = 0.1
+FEED_WAIT = 0.05
 FORWARD_BACKLOG = 200_000   # forwarded events parsed but not yet read by poll()
 
 

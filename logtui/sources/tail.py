@@ -653,7 +653,7 @@ class TailSet:
             self._watching = True
             try:
                 for changes in watchfiles.watch(
-                    *sorted(dirs), watch_filter=None, debounce=100, step=50,
+                    *sorted(dirs), watch_filter=None, debounce=50, step=25,
                     stop_event=self._stop, rust_timeout=500, yield_on_timeout=True,
                     recursive=False, raise_interrupt=False,
                 ):

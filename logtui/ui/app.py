@@ -8,6 +8,7 @@ snapshot is computed in a worker too, and applied to all panels in one batch upd
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -35,6 +36,8 @@ from logtui.ui.widgets.status_panel import StatusPanel
 from logtui.ui.widgets.summary import Summary
 from logtui.ui.widgets.top_panel import TopPanel
 
+IDLE_REFRESH = 1.0   # seconds between repaints when nothing changes
+
 # What the panels read: a local Dashboard, or a RemoteDashboard merging aggregators.
 DashboardModel = Dashboard | RemoteDashboard
 # Reads inputs into the dashboard until the event is set (runs in a worker thread).
@@ -58,7 +61,7 @@ class LogtuiApp(App[None]):
 
     def __init__(self, dashboard: DashboardModel, *, feeder: Feeder | None = None,
                  themes: dict[str, Theme] | None = None, theme: str = DEFAULT_THEME,
-                 refresh: float = 0.25, top: int = 10, geo: bool = False) -> None:
+                 refresh: float = 0.1, top: int = 10, geo: bool = False) -> None:
         super().__init__()
         self.dashboard = dashboard
         self.feeder = feeder
@@ -69,6 +72,7 @@ class LogtuiApp(App[None]):
         self.top = top
         self.geo = geo
         self.paused = False
+        self.shown_version, self.shown_at = -1, 0.0
         self.latest: dict[str, Any] | None = None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -123,7 +127,13 @@ class LogtuiApp(App[None]):
     # --- refreshing -----------------------------------------------------------------------
 
     def refresh_panels(self) -> None:
-        if not self.paused:
+        """Repaint when something changed, and at least every second (the window slides
+        with the clock even when nothing arrives)."""
+        if self.paused:
+            return
+        now = time.monotonic()
+        if self.dashboard.version != self.shown_version or now - self.shown_at >= IDLE_REFRESH:
+            self.shown_version, self.shown_at = self.dashboard.version, now
             self.take_snapshot()
 
     @work(thread=True, exclusive=True, group="snapshot")

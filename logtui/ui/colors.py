@@ -19,7 +19,22 @@ def status_class(status: int | None) -> str:
     return f"{status // 100}xx" if status else "unparsed"
 
 
+_VARIABLES: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def theme_variables(app: App[object]) -> dict[str, str]:
+    """The app's CSS variables, worked out once per theme (Textual rebuilds its whole
+    colour system on every call, and the log stream asks for every line)."""
+    key = (id(app), app.theme)
+    if key not in _VARIABLES:
+        _VARIABLES[key] = app.get_css_variables()
+    return _VARIABLES[key]
+
+
 def status_style(app: App[object], status: int | None) -> Style:
-    variables = app.get_css_variables()
     name = f"status-{status_class(status)}"
-    return Style(color=variables.get(name, STATUS_DEFAULTS.get(name)))
+    return _STYLES.setdefault((id(app), app.theme, name), Style(
+        color=theme_variables(app).get(name, STATUS_DEFAULTS.get(name))))
+
+
+_STYLES: dict[tuple[int, str, str], Style] = {}

@@ -10,6 +10,8 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
+from logtui.ui.colors import theme_variables
+
 CLASSES = ("2xx", "3xx", "1xx", "4xx", "5xx")   # bottom to top: errors stay visible on top
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 
@@ -64,7 +66,7 @@ class StackedBars(Widget):
         self.refresh()
 
     def _styles(self) -> dict[str | None, Style]:
-        variables = self.app.get_css_variables()
+        variables = theme_variables(self.app)
         background = variables.get("surface")
         styles: dict[str | None, Style] = {
             name: Style(color=variables.get(f"status-{name}", "white"), bgcolor=background)
