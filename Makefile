@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/forward_ingest.py
 	$(BIN)/python bench/viewer_lag.py
+	$(BIN)/python bench/shadow_latency.py
+	$(BIN)/python bench/dashboard_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(NODE_INTEROP)/node_modules
