@@ -1,8 +1,4 @@
-"""The `logtui` command line: arguments, validation, and the exit-code contract.
-
-Exit codes: 0 ok, 2 usage error (a one-line message naming the bad argument),
-1 runtime failure (a one-line cause). A user mistake never shows a traceback.
-"""
+"""The `logtui` command line: arguments and their validation (exit codes: command.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
 
-from logtui import __version__
+from logtui import __version__, command
+from logtui.command import Parser, UsageError
 from logtui.core.address import AddressError, parse_endpoint
 from logtui.core.dashboard import View, ViewError
 from logtui.core.durations import DurationError, parse_duration, parse_window
@@ -25,19 +21,6 @@ from logtui.sources.forward import tls_context
 from logtui.sources.listen import ListenOptions
 
 DEFAULT_LAST_LINES = 1000
-
-
-class UsageError(Exception):
-    """Bad arguments: exit 2."""
-
-
-class RuntimeFailure(Exception):
-    """The command could not do its job: exit 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 @dataclass(frozen=True)
@@ -329,22 +312,4 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args, unknown = build_parser().parse_known_args(argv)
-        if unknown:
-            # argparse would name the top-level help; point at the subcommand's instead
-            raise UsageError(f"unrecognized arguments: {' '.join(unknown)} "
-                             f"(see 'logtui {args.command} --help')")
-        return int(args.run(args))
-    except UsageError as error:
-        print(f"logtui: {error}", file=sys.stderr)
-        return 2
-    except RuntimeFailure as error:
-        print(f"logtui: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # `logtui tail --no-ui | head`: the reader left; that is not an error
-        sys.stderr.close()
-        return 0
+    return command.run("logtui", build_parser(), argv)

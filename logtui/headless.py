@@ -10,7 +10,8 @@ import time
 from dataclasses import asdict
 from typing import Any, BinaryIO, TextIO
 
-from logtui.cli import RuntimeFailure, TailOptions, listen_failure
+from logtui.cli import TailOptions, listen_failure
+from logtui.command import RuntimeFailure
 from logtui.core.pipeline import Source
 from logtui.core.shadow import ShadowBoard
 from logtui.core.stats import RollingStats

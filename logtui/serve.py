@@ -11,13 +11,12 @@ from typing import Any, TextIO
 
 from logtui.cli import (
     DEFAULT_LAST_LINES,
-    RuntimeFailure,
-    UsageError,
     input_pipeline,
     listen_failure,
     listen_options,
     view_options,
 )
+from logtui.command import RuntimeFailure, UsageError
 from logtui.core.address import AddressError, is_loopback, parse_endpoint
 from logtui.core.filters import compile_filter
 from logtui.core.remote import RemoteDashboard

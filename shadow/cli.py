@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions
@@ -19,7 +19,8 @@ from mitmproxy.addons import default_addons
 from mitmproxy.master import Master
 from mitmproxy.options import Options
 
-from logtui import __version__
+from logtui import __version__, command
+from logtui.command import Parser, RuntimeFailure, UsageError
 from shadow.addon import MirrorAddon
 from shadow.forward import os_reason, parse_address
 from shadow.mirror import ConfigError, MirrorConfig, MirrorStats, Upstream
@@ -28,19 +29,6 @@ from shadow.report import render_text, summarise_file
 CONNECT_TIMEOUT = 3.0
 # Ctrl-C, kill, and the terminal closing all stop the proxy in order.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class UsageError(Exception):
-    """Bad arguments: exit 2."""
-
-
-class RuntimeFailure(Exception):
-    """The command could not do its job: exit 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _flag(setting: str) -> str:
@@ -357,14 +345,4 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return int(args.run(args))
-    except UsageError as error:
-        print(f"shadow: {error}", file=sys.stderr)
-        return 2
-    except RuntimeFailure as error:
-        print(f"shadow: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # before the proxy took over Ctrl-C, e.g. while connecting
-        return 130
+    return command.run("shadow", build_parser(), argv)

@@ -7,7 +7,8 @@ import sys
 from dataclasses import replace
 from typing import BinaryIO
 
-from logtui.cli import RuntimeFailure, TailOptions, listen_failure
+from logtui.cli import TailOptions, listen_failure
+from logtui.command import RuntimeFailure
 from logtui.core.dashboard import Dashboard
 from logtui.core.filters import compile_filter
 from logtui.sources.live import dashboard_feeder

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,6 @@ from shadow_upstreams import (
     json_answer,
     read_report,
     running_proxy,
-    self_signed,
     wait_until,
 )
 
@@ -263,8 +263,8 @@ def test_headers_stripped_and_set_for_staging(production: Upstream) -> None:
     assert proxy.stats.skipped["denied"] == 1
 
 
-def test_https_upstreams(tmp_path: Path) -> None:
-    tls = self_signed(tmp_path)
+def test_https_upstreams(tmp_path: Path, server_tls: ssl.SSLContext) -> None:
+    tls = server_tls
     report = tmp_path / "diffs.jsonl"
     with Upstream(production_routes(), tls=tls) as production, \
             Upstream(staging_routes(), tls=tls) as staging, \
@@ -279,10 +279,10 @@ def test_https_upstreams(tmp_path: Path) -> None:
         "/same": "same", "/broken": "regression"}
 
 
-def test_staging_certificates_are_verified_by_default(production: Upstream,
-                                                       tmp_path: Path) -> None:
+def test_staging_certificates_are_verified_by_default(production: Upstream, tmp_path: Path,
+                                                       server_tls: ssl.SSLContext) -> None:
     report = tmp_path / "diffs.jsonl"
-    with Upstream(staging_routes(), tls=self_signed(tmp_path)) as staging, \
+    with Upstream(staging_routes(), tls=server_tls) as staging, \
             running_proxy(production.url, staging.url, report=str(report)) as proxy, \
             httpx.Client(base_url=proxy.url, timeout=WAIT) as client:
         client.get("/same")
