@@ -1,4 +1,5 @@
-"""The core stays pure: importing all of it pulls in no UI, no event loop, no network client."""
+"""Pure cores stay pure: logtui's core and shadow's diff engine pull in no UI, no event
+loop, no proxy and no network client when imported."""
 
 import pkgutil
 import subprocess
@@ -10,9 +11,8 @@ import logtui.core
 FORBIDDEN = ("textual", "asyncio", "mitmproxy", "httpx", "watchfiles")
 
 
-def test_core_imports_no_ui_event_loop_or_network_client() -> None:
-    modules = [m.name for m in pkgutil.walk_packages(logtui.core.__path__, "logtui.core.")]
-    assert "logtui.core.stats" in modules and "logtui.core.formats.nginx" in modules
+def imported(modules: list[str]) -> list[str]:
+    """The forbidden top-level packages that importing `modules` brings in (fresh process)."""
     program = "\n".join([
         "import sys",
         *(f"import {name}" for name in modules),
@@ -21,4 +21,14 @@ def test_core_imports_no_ui_event_loop_or_network_client() -> None:
     ])
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                             check=True, timeout=60)
-    assert result.stdout.strip() == ""
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
+def test_logtui_core_imports_no_ui_event_loop_or_network_client() -> None:
+    modules = [m.name for m in pkgutil.walk_packages(logtui.core.__path__, "logtui.core.")]
+    assert "logtui.core.stats" in modules and "logtui.core.formats.nginx" in modules
+    assert imported(modules) == []
+
+
+def test_shadow_diff_imports_no_proxy_network_client_or_event_loop() -> None:
+    assert imported(["shadow.diff"]) == []
