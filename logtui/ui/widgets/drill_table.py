@@ -31,6 +31,7 @@ class DrillTable(DataTable[Any]):
         self.field = field
         self._columns = columns
         self._values: list[object] = []
+        self._rows: Sequence[tuple[object, Sequence[str | Text]]] = []
 
     def on_mount(self) -> None:
         for column in self._columns:
@@ -41,6 +42,7 @@ class DrillTable(DataTable[Any]):
 
         The first column (a path, a user agent...) gets the width the others leave and is
         cut with an ellipsis, so the counts beside it always stay in view."""
+        self._rows = rows
         values = [value for value, _ in rows]
         room = self._first_column_room([cells for _, cells in rows])
         cells = [[_truncated(row[0], room), *row[1:]] for _, row in rows]
@@ -55,6 +57,12 @@ class DrillTable(DataTable[Any]):
         self._values = values
         if cells:
             self.move_cursor(row=min(cursor, len(cells) - 1), animate=False)
+
+    def on_resize(self) -> None:
+        # the first column's width follows the table's: cut the values again
+        if self._rows:
+            self._values = []
+            self.show(self._rows)
 
     def _first_column_room(self, rows: Sequence[Sequence[str | Text]]) -> int:
         others = sum(2 + max([len(name), *(_width(row[i]) for row in rows)])
