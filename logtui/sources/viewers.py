@@ -46,6 +46,7 @@ class Hub:
     clock: Callable[[], float] = time.time
     store: EventStore = field(default_factory=lambda: EventStore(RETAINED_ROWS))
     sources: list[SourceState] = field(default_factory=list)
+    outbox_lines: int = OUTBOX_LINES
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -75,7 +76,7 @@ class Hub:
 
     def join(self, view: View, bucket: float) -> Dashboard:
         viewer = Dashboard(bucket=bucket, view=view, clock=self.clock, store=self.store,
-                           outbox_size=OUTBOX_LINES)
+                           outbox_size=self.outbox_lines)
         with self.lock:   # no batch can slip between the count and the first observe
             self.viewers.add(viewer)
             viewer.catch_up()

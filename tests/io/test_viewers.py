@@ -125,7 +125,8 @@ def read_messages(sock: socket.socket, decoder: MessageDecoder, kind: str) -> li
 
 
 def test_a_slow_viewer_loses_lines_not_ingestion_and_says_how_many() -> None:
-    hub = Hub()
+    # a small line queue, so that a batch of 1,000 overflows it whatever the timing
+    hub = Hub(outbox_lines=100)
     server = ViewerServer(hub, "127.0.0.1", 0, send_every=0.05)
     server.start()
     pipeline = Pipeline("auto", Enricher.default(), compile_filter(""))
