@@ -152,14 +152,14 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
         .group_by("bucket", bin_index_expr(latency).alias("index")).len(),
         events.filter(pl.col("bot").is_not_null()).group_by("bucket", "bot").agg(
             hits=pl.len(), errors=(status >= 400).sum(), last=pl.col("time").max()),
-        # Summarise each dimension per bucket before Python sees it: only the capacity+1
-        # largest counts matter to a Misra-Gries summary (the last one is the threshold).
         events.filter(pl.col("endpoint").is_not_null()).group_by("bucket", "endpoint").agg(
             count=pl.len(), errors=(status >= 500).sum(), timed=timed.sum(),
             latency_total=latency.filter(timed).sum(), latency_max=latency.filter(timed).max())
         .sort(["bucket", "count", "endpoint"], descending=[False, True, False])
         .group_by("bucket", maintain_order=True).head(ENDPOINT_CAPACITY),
-        # (ties broken by the value itself: group-by order varies from run to run)
+        # Summarise each dimension per bucket before Python sees it: only the capacity+1
+        # largest counts matter to a Misra-Gries summary (the last one is the threshold).
+        # Ties are broken by the value itself: group-by order varies from run to run.
         *(events.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
           .sort(["bucket", "len", column], descending=[False, True, False])
           .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1)
