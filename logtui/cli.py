@@ -258,8 +258,6 @@ def build_parser() -> Parser:
     serve.add_argument("--viewers", default="127.0.0.1:24225", metavar="[HOST:]PORT",
                        help="where 'logtui connect' attaches (default: 127.0.0.1:24225; "
                             "bound elsewhere it requires --shared-key)")
-    serve.add_argument("--bucket", default="10s", metavar="DURATION",
-                       help="the finest time-bucket size viewers may ask for (default: 10s)")
     serve.set_defaults(run=run_serve_command)
 
     connect = commands.add_parser(

@@ -78,7 +78,6 @@ class DemoTraffic:
         self.sample = random.Random(seed)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="logtui-demo", daemon=True)
-        self.rotations = 0
 
     def start(self) -> None:
         now = time.time()
@@ -108,7 +107,6 @@ class DemoTraffic:
 
     def _rotate(self) -> None:
         """logrotate's default: rename, and the server reopens a new file."""
-        self.rotations += 1
         os.replace(self.path, self.path.with_name("access.log.1"))
         self.path.touch()
 

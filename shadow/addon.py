@@ -10,7 +10,8 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from shadow.forward import os_reason, parse_address
+from logtui.core.address import parse_endpoint
+from shadow.forward import os_reason
 from shadow.mirror import ConfigError, MirrorConfig, Production
 from shadow.worker import MirrorWorker
 
@@ -73,7 +74,8 @@ class MirrorAddon:
         options = ctx.options
         try:
             config = config_from_options(options) if options.shadow_staging else None
-            forward = parse_address(options.shadow_forward) if options.shadow_forward else None
+            forward = (parse_endpoint(options.shadow_forward, default_host=None)
+                       if options.shadow_forward else None)
         except ConfigError as error:
             raise exceptions.OptionsError(f"shadow_{error.setting}: {error}") from None
         except ValueError as error:

@@ -21,8 +21,9 @@ from mitmproxy.options import Options
 
 from logtui import __version__, command
 from logtui.command import Parser, RuntimeFailure, UsageError
+from logtui.core.address import parse_endpoint
 from shadow.addon import MirrorAddon
-from shadow.forward import os_reason, parse_address
+from shadow.forward import os_reason
 from shadow.mirror import ConfigError, MirrorConfig, MirrorStats, Upstream
 from shadow.report import render_text, summarise_file
 
@@ -147,12 +148,12 @@ def proxy_settings(args: argparse.Namespace) -> tuple[Upstream, tuple[str, int],
         raise UsageError(f"--primary {args.primary!r}: mitmproxy forwards to a host, "
                          "not a path: give the URL without one")
     try:
-        listen = parse_address(args.listen, default_host="")
+        listen = parse_endpoint(args.listen, default_host="")
     except ValueError as error:
         raise UsageError(f"--listen {error}") from None
     if args.forward:
         try:
-            parse_address(args.forward)
+            parse_endpoint(args.forward, default_host=None)
         except ValueError as error:
             raise UsageError(f"--forward {error}") from None
     options = {

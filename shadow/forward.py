@@ -33,20 +33,6 @@ def os_reason(error: OSError) -> str:
     return os.strerror(error.errno) if error.errno else str(error)
 
 
-def parse_address(text: str, *, default_host: str | None = None) -> tuple[str, int]:
-    """`HOST:PORT`, `[v6]:PORT`, or just `PORT` when there is a default host ("" = any)."""
-    host, _, port = text.strip().rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host:
-        if default_host is None:
-            raise ValueError(f"{text!r}: expected HOST:PORT")
-        host = default_host
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{text!r}: expected a port from 0 to 65535")
-    return host, int(port)
-
-
 @dataclass
 class ForwardStats:
     sent: int = 0

@@ -7,17 +7,13 @@ filtering and aggregation run vectorised over thousands of lines at once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-# Access-log fields every format is normalised into (DESIGN.md, "Data model").
-STRING_FIELDS = ("ip", "method", "path", "host", "ua", "referer", "level", "bot", "country")
+# Access-log fields with numbers (the others are text); see SCHEMA for them all.
 NUMERIC_FIELDS = ("status", "bytes", "latency")
-RECORD_FIELDS = ("ip", "method", "path", "status", "bytes", "latency", "ua", "referer", "host",
-                 "level", "bot", "country")
 
 SCHEMA: dict[str, pl.DataType] = {
     "tag": pl.String(),        # the source: file path, "-" for stdin, or a forward tag
@@ -38,11 +34,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "country": pl.String(),    # ISO 3166 code from --geoip, or null
     "fields": pl.String(),     # every other record field, as a JSON object (or null)
 }
-COLUMNS = tuple(SCHEMA)
-
-
-def empty_batch() -> pl.DataFrame:
-    return pl.DataFrame(schema=SCHEMA)
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
@@ -56,24 +47,8 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(slots=True)
 class Event:
-    """One event as a row: what a viewer receives and the log stream shows."""
+    """One event as the forward protocol delivers it (the record as sent)."""
 
     tag: str
     time: float
     record: dict[str, Any] = field(default_factory=dict)
-    line: str = ""
-    parsed: bool = True
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Event:
-        record = {name: row[name] for name in RECORD_FIELDS if row.get(name) is not None}
-        if row.get("fields"):
-            record.update(json.loads(row["fields"]))
-        if not row["parsed"]:
-            record = {"message": row["line"]}
-        return cls(tag=row["tag"], time=row["time"], record=record, line=row["line"] or "",
-                   parsed=bool(row["parsed"]))
-
-
-def events(batch: pl.DataFrame) -> list[Event]:
-    return [Event.from_row(row) for row in batch.iter_rows(named=True)]

@@ -368,7 +368,7 @@ class ForwardDecoder(_FrameSplitter):
             if dirty:
                 stamp, record = _replace_invalid([stamp, record])
             time_ns, metadata = self._time(stamp)
-            events.append(ForwardEvent(tag, time_ns / NS, record, "", True, time_ns, metadata))
+            events.append(ForwardEvent(tag, time_ns / NS, record, time_ns, metadata))
         return Events(tag, events, chunk, size, signal)
 
     def _forward(self, tag: str, items: list[Any], message: list[Any], size: int,
@@ -416,9 +416,9 @@ class ForwardDecoder(_FrameSplitter):
                 time_ns = stamp * NS
             else:
                 time_ns, metadata = self._time(stamp)
-                append(ForwardEvent(tag, time_ns / NS, record, "", True, time_ns, metadata))
+                append(ForwardEvent(tag, time_ns / NS, record, time_ns, metadata))
                 continue
-            append(ForwardEvent(tag, time_ns / NS, record, "", True, time_ns))
+            append(ForwardEvent(tag, time_ns / NS, record, time_ns))
         return events
 
     def _time(self, stamp: Any) -> tuple[int, dict[str, Any] | None]:

@@ -259,6 +259,7 @@ class RollingStats:
         horizon = self.now() - self.window
         for key in [k for k, b in self.buckets.items() if b.start + self.width <= horizon]:
             del self.buckets[key]
+            self.changed.discard(key)   # nobody may ask for it: keep the set bounded too
 
     def _coarsen(self) -> None:
         self.width *= 2
@@ -272,6 +273,7 @@ class RollingStats:
             else:
                 target.merge(bucket)
         self.buckets = merged
+        self.changed = {key // 2 for key in self.changed}
 
     def window_buckets(self) -> list[Bucket]:
         self._evict()

@@ -1,81 +1,19 @@
-"""Timestamps as they appear in access logs, to epoch seconds.
+"""Timestamps as they appear in access logs, to epoch seconds, a whole column at once.
 
-Two forms of the same rules: `parse_timestamp` for one value (JSON, LTSV) and the
-`*_expr` functions for a whole column at once (regex formats). Zones are honoured;
-a time without a zone is read in the local zone, as the server wrote it.
+Zones are honoured; a time without a zone is read in the local zone, as the server
+wrote it.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, timedelta
 
 import polars as pl
 
-MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
-
-# Apache/nginx $time_local: 10/Oct/2000:13:55:36 -0700 (brackets optional).
-CLF = re.compile(
-    r"\[?(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?: ?([+-]\d{2}):?(\d{2}))?\]?$"
-)
 CLF_POLARS_FORMAT = "%d/%b/%Y:%H:%M:%S %z"
 
 # Epoch numbers are told apart by magnitude: seconds until the year 5138, then ms, us, ns.
 _EPOCH_SCALES = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
-
-
-def epoch_seconds(value: float) -> float:
-    for threshold, scale in _EPOCH_SCALES:
-        if abs(value) >= threshold:
-            return value * scale
-    return float(value)
-
-
-@lru_cache(maxsize=4096)
-def _zone(sign_hours: str, minutes: str) -> timezone:
-    hours = int(sign_hours)
-    offset = timedelta(hours=abs(hours), minutes=int(minutes))
-    return timezone(-offset if sign_hours.startswith("-") else offset)
-
-
-def _parse_clf(match: re.Match[str]) -> float | None:
-    day, month, year, hour, minute, second, fraction, zone_h, zone_m = match.groups()
-    month_number = MONTHS.get(month.lower())
-    if month_number is None:
-        return None
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = _zone(zone_h, zone_m) if zone_h else None
-    try:
-        moment = datetime(int(year), month_number, int(day), int(hour), int(minute),
-                          int(second), micros, tzinfo=tz)
-    except ValueError:
-        return None
-    return moment.timestamp()
-
-
-def parse_timestamp(value: object) -> float | None:
-    """Epoch seconds from a number, digits, CLF or ISO 8601 text; None when unreadable."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return epoch_seconds(float(value))
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or text == "-":
-        return None
-    if text[0].isdigit() and text.replace(".", "", 1).isdigit():
-        return epoch_seconds(float(text))
-    if match := CLF.match(text):
-        return _parse_clf(match)
-    try:
-        # Python 3.11 reads every ISO 8601 form access logs use ('Z', offsets, fractions).
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
 
 
 def _micros_to_seconds(datetimes: pl.Expr) -> pl.Expr:
@@ -95,7 +33,7 @@ def iso_expr(column: pl.Expr) -> pl.Expr:
 
 
 def epoch_expr(column: pl.Expr) -> pl.Expr:
-    """Vectorised $msec and other epoch numbers, scaled by magnitude like epoch_seconds."""
+    """Vectorised $msec and other epoch numbers, scaled by their magnitude."""
     number = column.cast(pl.Float64, strict=False)
     expr = number
     for threshold, scale in reversed(_EPOCH_SCALES):

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from logtui.core.address import parse_endpoint
 from logtui.core.event import Event
 from logtui.sources.forward import ForwardServer
-from shadow.forward import ForwardSender, parse_address
+from shadow.forward import ForwardSender
 
 WAIT = 15.0
 
@@ -105,10 +106,10 @@ def test_the_sender_reconnects_and_bounds_what_waits() -> None:
     ("logs.example:0", None, ("logs.example", 0)),
 ])
 def test_addresses(text: str, default: str | None, expected: tuple[str, int]) -> None:
-    assert parse_address(text, default_host=default) == expected
+    assert parse_endpoint(text, default_host=default) == expected
 
 
 @pytest.mark.parametrize("text", ["24224", "host:", "host:http", "host:70000"])
 def test_bad_addresses(text: str) -> None:
     with pytest.raises(ValueError):
-        parse_address(text)
+        parse_endpoint(text, default_host=None)

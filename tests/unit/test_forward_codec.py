@@ -85,7 +85,7 @@ def entry(time: bytes, record: dict[str, object]) -> bytes:
 
 def ev(tag: str, time_ns: int, record: dict[str, object],
        metadata: dict[str, object] | None = None) -> ForwardEvent:
-    return ForwardEvent(tag, time_ns / NS, record, "", True, time_ns, metadata)
+    return ForwardEvent(tag, time_ns / NS, record, time_ns, metadata)
 
 
 def only_events(frames: list[object]) -> Events:

@@ -117,3 +117,13 @@ def test_a_shorter_span_narrows_the_snapshot() -> None:
     assert stats.snapshot()["total"] == 3
     narrowed = stats.snapshot(span=60)
     assert narrowed["total"] == 1 and narrowed["window"] == 60 and len(narrowed["series"]) == 6
+
+
+def test_changed_buckets_stay_within_the_window() -> None:
+    stats = RollingStats(60, 10)
+    for start in range(0, 10_000, 100):
+        stats.add(frame([float(start)]))
+    assert stats.changed <= set(stats.buckets)
+    assert [b.start for b in stats.take_changed()] == sorted(b.start for b in
+                                                             stats.buckets.values())
+    assert stats.changed == set()
