@@ -32,6 +32,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "level": pl.String(),
     "bot": pl.String(),        # readable crawler name, or null for humans
     "country": pl.String(),    # ISO 3166 code from --geoip, or null
+    "endpoint": pl.String(),   # the path's template (/users/{id}), filled by the pipeline
     "fields": pl.String(),     # every other record field, as a JSON object (or null)
 }
 

@@ -18,6 +18,7 @@ from logtui.core.event import conform
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
 from logtui.core.formats.records import JSON_ALIASES, records_frame
+from logtui.core.stats import with_endpoints
 
 
 def fill_times(frame: pl.DataFrame, fallback: float) -> pl.DataFrame:
@@ -89,7 +90,7 @@ class Source:
     def _finish(self, frame: pl.DataFrame) -> pl.DataFrame:
         if not frame.is_empty():
             self.last_time = max(self.last_time, frame["time"][-1])
-        frame = self.pipeline.enricher.apply(frame)
+        frame = with_endpoints(self.pipeline.enricher.apply(frame))
         return self.pipeline.filter.apply(frame)
 
 

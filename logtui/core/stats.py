@@ -120,7 +120,17 @@ def endpoint_column(paths: pl.Series) -> pl.Series:
     """Path templates, computed once per distinct path of the batch."""
     distinct = paths.drop_nulls().unique()
     templates = distinct.to_frame("path").select(template_expr(pl.col("path")))["path"]
-    return paths.replace_strict(distinct, templates, default=None, return_dtype=pl.String)
+    return paths.replace_strict(distinct, templates, default=None,
+                                return_dtype=pl.String).alias("endpoint")
+
+
+def with_endpoints(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its `endpoint` column filled. The pipeline does this once per event,
+    so that recounting retained events for a new view does not template every path again."""
+    if "endpoint" in frame.columns and (frame["endpoint"].null_count()
+                                        == frame["path"].null_count()):
+        return frame
+    return frame.with_columns(endpoint_column(frame["path"]))
 
 
 def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
@@ -129,8 +139,8 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
     Every aggregate is one lazy query over the same frame, collected together: polars
     runs them in parallel in one call, and Python only walks the small results.
     """
-    events = frame.lazy().with_columns(bucket=(pl.col("time") / width).floor().cast(pl.Int64),
-                                       endpoint=endpoint_column(frame["path"]))
+    events = with_endpoints(frame).lazy().with_columns(
+        bucket=(pl.col("time") / width).floor().cast(pl.Int64))
     latency, status = pl.col("latency"), pl.col("status")
     timed = latency.is_not_null() & (latency >= 0)
     queries = [

@@ -17,7 +17,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.theme import Theme
-from textual.widgets import Footer
 
 from logtui.core.dashboard import Dashboard
 from logtui.core.filters import FilterError, add_term, remove_last_term
@@ -29,6 +28,7 @@ from logtui.ui.themes import DEFAULT_THEME
 from logtui.ui.widgets.crawlers_panel import CrawlersPanel
 from logtui.ui.widgets.drill_table import DrillTable
 from logtui.ui.widgets.filter_bar import FilterBar
+from logtui.ui.widgets.footer import KeyFooter
 from logtui.ui.widgets.latency_panel import LatencyPanel
 from logtui.ui.widgets.log_stream import LogStream
 from logtui.ui.widgets.shadow_panel import ShadowPanel
@@ -37,6 +37,10 @@ from logtui.ui.widgets.summary import Summary
 from logtui.ui.widgets.top_panel import TopPanel
 
 IDLE_REFRESH = 1.0   # seconds between repaints when nothing changes
+# The log stream repaints on every refresh; the numbers at most this often (and at once
+# when the view changes). Numbers that change ten times a second cannot be read anyway,
+# and repainting every panel is most of the UI thread's work.
+PANEL_REFRESH = 0.25
 
 # What the panels read: a local Dashboard, or a RemoteDashboard merging aggregators.
 DashboardModel = Dashboard | RemoteDashboard
@@ -72,7 +76,11 @@ class LogtuiApp(App[None]):
         self.top = top
         self.geo = geo
         self.paused = False
+        self.view_changes = 0     # view changes still being counted in workers
         self.shown_version, self.shown_at = -1, 0.0
+        self.panels_at = 0.0                  # when the panels were last repainted
+        self.panels_view: object = None       # and for which view
+        self.panels_stale = False             # a snapshot since then left them as they were
         self.latest: dict[str, Any] | None = None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -96,7 +104,7 @@ class LogtuiApp(App[None]):
                 yield LogStream()
             yield ShadowPanel(id="shadow", classes="panel")
         yield FilterBar()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for theme in self.logtui_themes.values():
@@ -128,11 +136,13 @@ class LogtuiApp(App[None]):
 
     def refresh_panels(self) -> None:
         """Repaint when something changed, and at least every second (the window slides
-        with the clock even when nothing arrives)."""
-        if self.paused:
+        with the clock even when nothing arrives). Not while a view change is counted:
+        the old view is stale, and repainting it would slow the new one down."""
+        if self.paused or self.view_changes:
             return
         now = time.monotonic()
-        if self.dashboard.version != self.shown_version or now - self.shown_at >= IDLE_REFRESH:
+        if (self.dashboard.version != self.shown_version or now - self.shown_at >= IDLE_REFRESH
+                or (self.panels_stale and now - self.panels_at >= PANEL_REFRESH)):
             self.shown_version, self.shown_at = self.dashboard.version, now
             self.take_snapshot()
 
@@ -145,31 +155,47 @@ class LogtuiApp(App[None]):
         if not self.is_running:
             return   # quitting: a snapshot taken just before may find the panels gone
         self.latest = snapshot
+        now = time.monotonic()
+        self.panels_stale = (snapshot["view"] == self.panels_view
+                             and now - self.panels_at < PANEL_REFRESH)
         with self.batch_update():
-            self.query_one(Summary).show(snapshot, self.paused)
-            self.query_one(StatusPanel).show(snapshot)
-            self.query_one(LatencyPanel).show(snapshot)
-            self.query_one(CrawlersPanel).show(snapshot)
-            for panel in self.query(TopPanel):
-                panel.show(snapshot)
             self.query_one(LogStream).show(snapshot["stream"])
-            if snapshot.get("shadow"):
-                shadow = self.query_one(ShadowPanel)
-                shadow.add_class("-active")
-                shadow.show(snapshot["shadow"])
+            if not self.panels_stale:
+                self.panels_at, self.panels_view = now, snapshot["view"]
+                self.show_panels(snapshot)
+
+    def show_panels(self, snapshot: dict[str, Any]) -> None:
+        self.query_one(Summary).show(snapshot, self.paused)
+        self.query_one(StatusPanel).show(snapshot)
+        self.query_one(LatencyPanel).show(snapshot)
+        self.query_one(CrawlersPanel).show(snapshot)
+        for panel in self.query(TopPanel):
+            panel.show(snapshot)
+        if snapshot.get("shadow"):
+            shadow = self.query_one(ShadowPanel)
+            shadow.add_class("-active")
+            shadow.show(snapshot["shadow"])
 
     # --- the view -------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="view")
     def change_view(self, change: Callable[[], None]) -> None:
+        self.view_changes += 1
+        self.count_view(change)
+
+    @work(thread=True, group="view")
+    def count_view(self, change: Callable[[], None]) -> None:
         """Recompute in a worker (it may read many retained events), then repaint."""
         try:
             change()
         except FilterError as error:
             self.call_from_thread(self.notify, str(error), title="filter", severity="error",
                                   markup=False)
-            return
-        self.call_from_thread(self.take_snapshot)
+        finally:
+            self.call_from_thread(self.view_counted)
+
+    def view_counted(self) -> None:
+        self.view_changes -= 1
+        self.take_snapshot()
 
     def apply_filter(self, text: str) -> None:
         self.change_view(lambda: self.dashboard.set_filter(text))

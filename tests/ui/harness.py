@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import Sparkline, Static
 from textual.worker import WorkerCancelled
 
 from logtui.core.dashboard import Dashboard, SourceState, View
@@ -29,6 +29,7 @@ from logtui.ui import format as fmt
 from logtui.ui.app import LogtuiApp
 from logtui.ui.themes import load_themes, shipped_dir
 from logtui.ui.widgets.chart import StackedBars
+from logtui.ui.widgets.drill_table import DrillTable
 from logtui.ui.widgets.filter_bar import FilterInput
 from logtui.ui.widgets.log_stream import LogStream
 from logtui.ui.widgets.summary import Summary
@@ -145,7 +146,7 @@ def plain(cell: object) -> str:
 
 def table(app: LogtuiApp, selector: str) -> list[list[str]]:
     """A panel table's cells as the user reads them."""
-    widget = app.query_one(f"{selector} DataTable", DataTable)
+    widget = app.query_one(f"{selector} DrillTable", DrillTable)
     return [[plain(cell) for cell in widget.get_row_at(row)] for row in range(widget.row_count)]
 
 

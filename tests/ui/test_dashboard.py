@@ -41,6 +41,7 @@ from logtui.ui import format as fmt
 from logtui.ui.screens.help import HELP, HelpScreen
 from logtui.ui.screens.record import RecordScreen
 from logtui.ui.themes import load_themes, shipped_dir
+from logtui.ui.widgets.drill_table import DrillTable
 from logtui.ui.widgets.filter_bar import FilterBar, FilterInput
 from logtui.ui.widgets.log_stream import LogStream
 
@@ -79,7 +80,7 @@ async def test_a_filter_changes_every_panel() -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert not app.query_one(FilterBar).has_class("-open")
-        assert app.focused is app.query_one("#status DataTable")
+        assert app.focused is app.query_one("#status DrillTable")
         assert_panels(app, traffic(), View(filter="status:5xx"))
         assert summary(app) != before
         codes = [row[0] for row in table(app, "#status")]
@@ -108,7 +109,7 @@ async def test_an_invalid_filter_says_why_and_the_previous_filter_stays() -> Non
         await pilot.press("escape")
         await settle(pilot)
         assert not app.query_one(FilterBar).has_class("-open")
-        assert app.focused is app.query_one("#status DataTable")
+        assert app.focused is app.query_one("#status DrillTable")
         assert_panels(app, traffic(), View(filter="status:5xx"))
 
 
@@ -149,7 +150,7 @@ async def test_enter_on_a_row_drills_down_and_backspace_drills_up(
     app = app_for(dashboard(traffic()))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.query_one(f"#{panel} DataTable").focus()
+        app.query_one(f"#{panel} DrillTable").focus()
         await pilot.press("down", "enter")    # the second row
         await settle(pilot)
         value = expected(traffic(), View())[key][1][field]
@@ -168,13 +169,13 @@ async def test_drilling_narrows_term_by_term_and_drilling_up_retraces_it() -> No
         await pilot.press("enter")            # the status table has the focus at start
         await settle(pilot)
         assert_panels(app, traffic(), View(filter="status:200"))
-        app.query_one("#paths DataTable").focus()
+        app.query_one("#paths DrillTable").focus()
         await pilot.press("enter")
         await settle(pilot)
         top_path = expected(traffic(), View(filter="status:200"))["top_paths"][0]["path"]
         narrowed = f"status:200 path:={top_path}"
         assert_panels(app, traffic(), View(filter=narrowed))
-        app.query_one("#crawlers DataTable").focus()
+        app.query_one("#crawlers DrillTable").focus()
         await pilot.press("enter")
         await settle(pilot)
         bot = expected(traffic(), View(filter=narrowed))["crawlers"][0]["name"]
@@ -192,7 +193,7 @@ async def test_the_mouse_selects_panels_and_drills() -> None:
     app = app_for(dashboard(traffic()))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        paths = app.query_one("#paths DataTable", DataTable)
+        paths = app.query_one("#paths DrillTable", DrillTable)
         assert await pilot.click(paths, offset=(2, 3))   # under the header: the third row
         await pilot.pause()
         assert app.focused is paths and paths.cursor_row == 2
@@ -204,7 +205,7 @@ async def test_the_mouse_selects_panels_and_drills() -> None:
         await pilot.press("backspace")
         await settle(pilot)
         # a second click on the highlighted row drills, as Enter does
-        clients = app.query_one("#clients DataTable", DataTable)
+        clients = app.query_one("#clients DrillTable", DrillTable)
         await pilot.click(clients, offset=(2, 2))
         await pilot.click(clients, offset=(2, 2))
         await settle(pilot)
@@ -288,7 +289,7 @@ async def test_y_copies_a_view_that_opens_the_same_view() -> None:
         await settle(pilot)
         await apply_filter(pilot, 'status:>=400 -path:"/wp-login.php"')
         await pilot.press("w", "b")
-        app.query_one("#paths DataTable").focus()
+        app.query_one("#paths DrillTable").focus()
         await settle(pilot)
         await pilot.press("y")
         copied = app.clipboard
@@ -305,7 +306,7 @@ async def test_a_view_string_opens_its_filter_window_bots_and_panel() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert_panels(app, traffic(), view)
-        assert app.focused is app.query_one("#crawlers DataTable")
+        assert app.focused is app.query_one("#crawlers DrillTable")
 
 
 async def test_question_mark_opens_the_help_and_escape_closes_it() -> None:
@@ -318,7 +319,7 @@ async def test_question_mark_opens_the_help_and_escape_closes_it() -> None:
             assert f"| `{key}` |" in HELP, key
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
-        assert app.focused is app.query_one("#status DataTable")
+        assert app.focused is app.query_one("#status DrillTable")
 
 
 async def test_enter_on_a_log_line_shows_its_record() -> None:
@@ -371,11 +372,11 @@ async def test_terminal_escapes_in_log_lines_show_as_text() -> None:
         await apply_filter(pilot, "ip:10.9.9.9")
         assert_panels(app, frame, View(filter="ip:10.9.9.9"))
         for panel in ("#paths", "#agents"):
-            cells = app.query_one(f"{panel} DataTable", DataTable)
+            cells = app.query_one(f"{panel} DrillTable", DrillTable)
             rendered = [_escape_free(list(cells.render_line(y))) for y in range(3)]
             assert any(SHOWN_EVIL in text for text in rendered), (panel, rendered)
         # drilling into the value keeps the raw characters in the filter, to match them...
-        app.query_one("#paths DataTable").focus()
+        app.query_one("#paths DrillTable").focus()
         await pilot.press("enter")
         await settle(pilot)
         assert app.dashboard.view.filter == f"ip:10.9.9.9 path:=/evil{EVIL}"

@@ -26,7 +26,7 @@ class CrawlersPanel(Vertical):
         hits = sum(snapshot["bots"].values())
         self.query_one("#bot-share", Static).update(fmt.fields([
             ("bots", fmt.share(snapshot["bot_share"]), "bold"),
-            ("hits", fmt.count(hits), "bold")]))
+            ("hits", fmt.count(hits), "bold")]), layout=False)   # a fixed height
         self.query_one(DrillTable).show([
             (row["name"], (fmt.safe(row["name"]), fmt.count(row["hits"]),
                            fmt.share(row["errors"] / row["hits"]) if row["hits"] else "-",

@@ -1,25 +1,70 @@
-"""A panel table whose rows drill down: Enter (or a click) adds the row's filter term."""
+"""A panel table whose rows drill down: Enter (or a click on the highlighted row) adds the
+row's filter term.
+
+Drawn with the Line API. The panels repaint up to ten times a second, and Textual's
+DataTable re-renders every cell of every row after any change (its caches are keyed on
+one update counter for the whole table): that was most of the UI thread's time, which the
+feeder and view recounts share through the GIL. Here a row is a few segments.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.coordinate import Coordinate
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from logtui.core.filters import term_for
 
+Cell = str | Text
+PADDING = 1     # blank cells on each side of a column
 
-class DrillTable(DataTable[Any]):
-    """Rows are keyed by the value they count; `field` names the filter field."""
 
+class DrillTable(ScrollView, can_focus=True):
+    """Rows are keyed by the value they count; `field` names the filter field. The first
+    column (a path, a user agent...) gets the width the others leave and is cut with an
+    ellipsis, so the counts beside it always stay in view. The header stays on top."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"drill-table--header", "drill-table--cursor"}
     DEFAULT_CSS = """
-    DrillTable { height: 1fr; background: $surface; overflow-x: hidden; }
-    DrillTable > .datatable--header { background: $surface; color: $text-muted; }
+    DrillTable {
+        height: 1fr;
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        & > .drill-table--header { background: $surface; color: $text-muted; text-style: bold; }
+        & > .drill-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .drill-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
+    }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("enter", "drill", "Drill down", show=False),
+    ]
 
     class DrillDown(Message):
         def __init__(self, term: str) -> None:
@@ -27,60 +72,113 @@ class DrillTable(DataTable[Any]):
             self.term = term
 
     def __init__(self, field: str, columns: Sequence[str], **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        super().__init__(**kwargs)
         self.field = field
-        self._columns = columns
-        self._values: list[object] = []
-        self._rows: Sequence[tuple[object, Sequence[str | Text]]] = []
+        self.columns = tuple(columns)
+        self.values: list[object] = []
+        self.rows: list[tuple[Text, ...]] = []
+        self.widths: list[int] = [len(name) for name in self.columns]
+        self.cursor_row = 0
+        self._styles = (Style(), Style(), Style())   # base, header, cursor: see render_lines
 
-    def on_mount(self) -> None:
-        for column in self._columns:
-            self.add_column(column, key=column)
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
 
-    def show(self, rows: Sequence[tuple[object, Sequence[str | Text]]]) -> None:
-        """Replace the rows: (value drilled into, cells). The cursor stays where it was.
+    def get_row_at(self, row: int) -> list[Text]:
+        """A row's cells as given (the first one uncut)."""
+        return list(self.rows[row])
 
-        The first column (a path, a user agent...) gets the width the others leave and is
-        cut with an ellipsis, so the counts beside it always stay in view."""
-        self._rows = rows
-        values = [value for value, _ in rows]
-        room = self._first_column_room([cells for _, cells in rows])
-        cells = [[_truncated(row[0], room), *row[1:]] for _, row in rows]
-        if values == self._values and self.row_count == len(cells):
-            for index, row in enumerate(cells):
-                for column, cell in enumerate(row):
-                    self.update_cell_at(Coordinate(index, column), cell)
+    def show(self, rows: Sequence[tuple[object, Sequence[Cell]]]) -> None:
+        """Replace the rows: (value drilled into, cells). The cursor stays where it was."""
+        self.values = [value for value, _ in rows]
+        self.rows = [tuple(cell if isinstance(cell, Text) else Text(cell) for cell in cells)
+                     for _, cells in rows]
+        self.widths = [max([len(name), *(row[i].cell_len for row in self.rows)])
+                       for i, name in enumerate(self.columns)]
+        self.cursor_row = max(0, min(self.cursor_row, len(self.rows) - 1))
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self.refresh()
+
+    # --- keys and mouse -------------------------------------------------------------------
+
+    def action_move(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, pages: int) -> None:
+        self.move_cursor(self.cursor_row + pages * max(1, self.size.height - 1))
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self.rows) - 1)
+
+    def action_drill(self) -> None:
+        if 0 <= self.cursor_row < len(self.values):
+            self.post_message(self.DrillDown(term_for(self.field, self.values[self.cursor_row])))
+
+    def move_cursor(self, row: int) -> None:
+        self.cursor_row = max(0, min(row, len(self.rows) - 1))
+        visible = max(1, self.size.height - 1)      # rows under the header
+        top = self.scroll_offset.y
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        """A click highlights a row; a click on the highlighted row drills, as Enter."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:
             return
-        cursor = self.cursor_row
-        self.clear()
-        self.add_rows(cells)
-        self._values = values
-        if cells:
-            self.move_cursor(row=min(cursor, len(cells) - 1), animate=False)
+        row = self.scroll_offset.y + offset.y - 1
+        if row >= len(self.rows):
+            return
+        if row == self.cursor_row and self.has_focus:
+            self.action_drill()
+        self.move_cursor(row)
 
-    def on_resize(self) -> None:
-        # the first column's width follows the table's: cut the values again
-        if self._rows:
-            self._values = []
-            self.show(self._rows)
+    # --- drawing ----------------------------------------------------------------------------
 
-    def _first_column_room(self, rows: Sequence[Sequence[str | Text]]) -> int:
-        others = sum(2 + max([len(name), *(_width(row[i]) for row in rows)])
-                     for i, name in enumerate(self._columns) if i)
-        # 2 for the first column's padding, 1 for a vertical scrollbar
-        return max(6, self.size.width - others - 3)
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the styles once per repaint, not per line: each walks the DOM to resolve
+        self._styles = (self.rich_style, self.get_component_rich_style("drill-table--header"),
+                        self.get_component_rich_style("drill-table--cursor"))
+        return super().render_lines(crop)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        if 0 <= event.cursor_row < len(self._values):
-            self.post_message(self.DrillDown(term_for(self.field, self._values[event.cursor_row])))
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base, header, cursor = self._styles
+        if y == 0:
+            return self._strip([Text(name) for name in self.columns], base + header, width)
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        return self._strip(self.rows[index], base, width,
+                           cursor if index == self.cursor_row else None)
 
-
-def _width(cell: str | Text) -> int:
-    return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
-
-
-def _truncated(cell: str | Text, width: int) -> Text:
-    text = cell.copy() if isinstance(cell, Text) else Text(cell)
-    text.truncate(width, overflow="ellipsis")
-    return text
+    def _strip(self, cells: Sequence[Text], base: Style, width: int,
+               over: Style | None = None) -> Strip:
+        """One line: the first column left-aligned, cut to the room the others leave; the
+        others (counts, shares) right-aligned. `over` (the cursor) goes over the cells'
+        own styles."""
+        others = sum(w + 2 * PADDING for w in self.widths[1:])
+        room = max(6, width - others - 2 * PADDING - 1)   # 1 for a vertical scrollbar
+        console = self.app.console
+        line_style = base + over if over else base
+        pad = Segment(" " * PADDING, line_style)
+        segments: list[Segment] = []
+        for column, (cell, cell_width) in enumerate(
+                zip(cells, [min(room, self.widths[0]), *self.widths[1:]], strict=True)):
+            text = cell.copy()
+            text.truncate(cell_width, overflow="ellipsis")
+            text.align("left" if column == 0 else "right", cell_width)
+            own = base + console.get_style(cell.style) if cell.style else base
+            segments.append(pad)
+            for part in text.render(console):
+                style = own + part.style if part.style else own
+                segments.append(Segment(part.text, style + over if over else style))
+            segments.append(pad)
+        return Strip(segments).crop(0, width).extend_cell_length(width, line_style)

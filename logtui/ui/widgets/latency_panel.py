@@ -32,7 +32,7 @@ class LatencyPanel(Vertical):
         latency = snapshot["latency"]
         self.query_one("#latency-now", Static).update(Text("\n").join(
             fmt.fields([(name, fmt.seconds(latency[name]), "bold") for name in row], "  ")
-            for row in SHOWN))
+            for row in SHOWN), layout=False)   # a fixed height: no layout pass
         self.query_one(Sparkline).data = [point["p95"] or 0.0 for point in snapshot["series"]]
         self.query_one(DrillTable).show([
             (row["endpoint"], (fmt.safe(row["endpoint"]), fmt.seconds(row["mean"]),

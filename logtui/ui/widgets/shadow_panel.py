@@ -36,7 +36,7 @@ class ShadowPanel(Vertical):
             ("compared", fmt.count(board["compared"]), "bold"),
             ("regressions", fmt.count(verdicts["regression"]),
              "bold red" if verdicts["regression"] else "bold"),
-            ("diffs", fmt.count(verdicts["diff"]), "bold")]))
+            ("diffs", fmt.count(verdicts["diff"]), "bold")]), layout=False)   # a fixed height
         self.query_one(DrillTable).show([
             (row["endpoint"], (fmt.safe(row["endpoint"]), Text(fmt.count(row["regression"]),
                                                                style="red" if row["regression"]

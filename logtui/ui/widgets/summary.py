@@ -45,4 +45,5 @@ class Summary(Static):
         ]
         numbers = Text.assemble(("PAUSED", "bold reverse"), "   ") if paused else Text()
         numbers.append_text(fmt.fields(fields))
-        self.update(Text("\n").join([sources, numbers]))
+        # a fixed height: a layout pass of the whole screen would change nothing
+        self.update(Text("\n").join([sources, numbers]), layout=False)
