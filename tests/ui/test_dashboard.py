@@ -196,7 +196,7 @@ async def test_the_mouse_selects_panels_and_drills() -> None:
         paths = app.query_one("#paths DrillTable", DrillTable)
         assert await pilot.click(paths, offset=(2, 3))   # under the header: the third row
         await pilot.pause()
-        assert app.focused is paths and paths.cursor_row == 2
+        assert app.focused is paths and paths.cursor == 2
         assert app.dashboard.view.focus == "paths"
         await pilot.press("enter")
         await settle(pilot)

@@ -19,16 +19,16 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from logtui.core.filters import term_for
+from logtui.ui.widgets.cursor_view import CursorView
 
 Cell = str | Text
 PADDING = 1     # blank cells on each side of a column
 
 
-class DrillTable(ScrollView, can_focus=True):
+class DrillTable(CursorView):
     """Rows are keyed by the value they count; `field` names the filter field. The first
     column (a path, a user agent...) gets the width the others leave and is cut with an
     ellipsis, so the counts beside it always stay in view. The header stays on top."""
@@ -57,14 +57,8 @@ class DrillTable(ScrollView, can_focus=True):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
-        Binding("enter", "drill", "Drill down", show=False),
-    ]
+        Binding("enter", "drill", "Drill down", show=False)]
+    header = 1
 
     class DrillDown(Message):
         def __init__(self, term: str) -> None:
@@ -78,7 +72,6 @@ class DrillTable(ScrollView, can_focus=True):
         self.values: list[object] = []
         self.rows: list[tuple[Text, ...]] = []
         self.widths: list[int] = [len(name) for name in self.columns]
-        self.cursor_row = 0
         self._styles = (Style(), Style(), Style())   # base, header, cursor: see render_lines
 
     @property
@@ -96,37 +89,15 @@ class DrillTable(ScrollView, can_focus=True):
                      for _, cells in rows]
         self.widths = [max([len(name), *(row[i].cell_len for row in self.rows)])
                        for i, name in enumerate(self.columns)]
-        self.cursor_row = max(0, min(self.cursor_row, len(self.rows) - 1))
+        self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
         self.refresh()
 
     # --- keys and mouse -------------------------------------------------------------------
 
-    def action_move(self, delta: int) -> None:
-        self.move_cursor(self.cursor_row + delta)
-
-    def action_page(self, pages: int) -> None:
-        self.move_cursor(self.cursor_row + pages * max(1, self.size.height - 1))
-
-    def action_first(self) -> None:
-        self.move_cursor(0)
-
-    def action_last(self) -> None:
-        self.move_cursor(len(self.rows) - 1)
-
     def action_drill(self) -> None:
-        if 0 <= self.cursor_row < len(self.values):
-            self.post_message(self.DrillDown(term_for(self.field, self.values[self.cursor_row])))
-
-    def move_cursor(self, row: int) -> None:
-        self.cursor_row = max(0, min(row, len(self.rows) - 1))
-        visible = max(1, self.size.height - 1)      # rows under the header
-        top = self.scroll_offset.y
-        if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
-        elif self.cursor_row >= top + visible:
-            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
-        self.refresh()
+        if 0 <= self.cursor < len(self.values):
+            self.post_message(self.DrillDown(term_for(self.field, self.values[self.cursor])))
 
     def on_click(self, event: events.Click) -> None:
         """A click highlights a row; a click on the highlighted row drills, as Enter."""
@@ -136,7 +107,7 @@ class DrillTable(ScrollView, can_focus=True):
         row = self.scroll_offset.y + offset.y - 1
         if row >= len(self.rows):
             return
-        if row == self.cursor_row and self.has_focus:
+        if row == self.cursor and self.has_focus:
             self.action_drill()
         self.move_cursor(row)
 
@@ -157,7 +128,7 @@ class DrillTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, base)
         return self._strip(self.rows[index], base, width,
-                           cursor if index == self.cursor_row else None)
+                           cursor if index == self.cursor else None)
 
     def _strip(self, cells: Sequence[Text], base: Style, width: int,
                over: Style | None = None) -> Strip:

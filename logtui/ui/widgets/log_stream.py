@@ -16,26 +16,18 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from logtui.core.dashboard import StreamLine
 from logtui.core.sanitize import printable
 from logtui.ui import format as fmt
 from logtui.ui.colors import status_style
+from logtui.ui.widgets.cursor_view import CursorView
 
 
-class LogStream(ScrollView, can_focus=True):
+class LogStream(CursorView):
     DEFAULT_CSS = "LogStream { background: $surface; overflow-x: hidden; }"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("pageup", "move(-10)", "Page up", show=False),
-        Binding("pagedown", "move(10)", "Page down", show=False),
-        Binding("home", "top", "Oldest", show=False),
-        Binding("end", "follow", "Follow", show=False),
-        Binding("enter", "select", "Record"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Record")]
     following: reactive[bool] = reactive(True)
 
     class Selected(Message):
@@ -46,7 +38,6 @@ class LogStream(ScrollView, can_focus=True):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.lines: list[StreamLine] = []
-        self.cursor = -1
 
     def show(self, lines: Sequence[StreamLine]) -> None:
         selected = self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None
@@ -57,35 +48,28 @@ class LogStream(ScrollView, can_focus=True):
             # keep the cursor on the same line as the window slides (or the oldest one left)
             self.cursor = next((i for i, line in enumerate(self.lines) if line is selected), 0)
         self.virtual_size = Size(self.size.width, len(self.lines))
-        self._scroll_to_cursor()
+        self.scroll_to_cursor()
         # again once the layout has caught up: until the first lines overflow the panel it
         # has no scrollbar, and a scroll asked for before then does nothing
-        self.call_after_refresh(self._scroll_to_cursor)
+        self.call_after_refresh(self.scroll_to_cursor)
         self.refresh()
 
-    def _scroll_to_cursor(self) -> None:
-        top, height = self.scroll_offset.y, self.size.height
-        if self.following:
-            self.scroll_to(y=max(0, len(self.lines) - height), animate=False, immediate=True)
-        elif self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+    @property
+    def row_count(self) -> int:
+        return len(self.lines)
 
-    def action_move(self, delta: int) -> None:
-        if not self.lines:
-            return
-        self.cursor = max(0, min(len(self.lines) - 1, self.cursor + delta))
-        self.following = self.cursor == len(self.lines) - 1
-        self._scroll_to_cursor()
-        self.refresh()
+    def move_cursor(self, row: int) -> None:
+        """Moving to the newest line follows the tail again; any other line holds still."""
+        if self.lines:
+            self.following = min(row, len(self.lines) - 1) == len(self.lines) - 1
+        super().move_cursor(row)
 
-    def action_top(self) -> None:
-        self.action_move(-len(self.lines))
-
-    def action_follow(self) -> None:
-        self.following = True
-        self.action_move(len(self.lines))
+    def scroll_to_cursor(self) -> None:
+        if self.following:   # the newest line at the bottom, even as fewer lines come in
+            self.scroll_to(y=max(0, len(self.lines) - self.size.height), animate=False,
+                           immediate=True)
+        else:
+            super().scroll_to_cursor()
 
     def action_select(self) -> None:
         if 0 <= self.cursor < len(self.lines):
