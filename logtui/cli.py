@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from logtui import __version__, command
 from logtui.command import Parser, UsageError
@@ -15,10 +16,12 @@ from logtui.core.durations import DurationError, parse_duration, parse_window
 from logtui.core.enrich import Enricher
 from logtui.core.filters import Filter, FilterError, compile_filter
 from logtui.core.formats import LogFormatError, UnknownFormat, get_format
-from logtui.core.geo import GeoDatabaseError, GeoLookup
 from logtui.core.pipeline import Pipeline
-from logtui.sources.forward import tls_context
-from logtui.sources.listen import ListenOptions
+
+# GeoIP and the forward listener (asyncio, ssl, msgpack) load only when asked for: together
+# they were ~10 MiB of resident memory for every `tail --once`.
+if TYPE_CHECKING:
+    from logtui.sources.listen import ListenOptions
 
 DEFAULT_LAST_LINES = 1000
 
@@ -34,7 +37,7 @@ class TailOptions:
     lines: int | None
     top: int
     view: View
-    theme: str
+    theme: str | None       # None: the default, resolved when a dashboard opens
     geo: bool
     listen: ListenOptions | None
 
@@ -65,6 +68,8 @@ def input_pipeline(args: argparse.Namespace, query: Filter) -> tuple[Pipeline, b
         raise UsageError(f"--format: {error}") from None
     geo = None
     if args.geoip:
+        from logtui.core.geo import GeoDatabaseError, GeoLookup
+
         try:
             geo = GeoLookup.open(args.geoip)
         except GeoDatabaseError as error:
@@ -76,7 +81,7 @@ def input_pipeline(args: argparse.Namespace, query: Filter) -> tuple[Pipeline, b
 
 def view_options(args: argparse.Namespace) -> tuple[View, float, float, str]:
     """--filter, --window, --view, --bucket, --interval, --top, --theme checked: the view,
-    bucket and interval seconds, and the theme's full name."""
+    bucket and interval seconds, and the theme's full name (None when not given)."""
     try:
         compile_filter(args.filter or "")
     except FilterError as error:
@@ -120,6 +125,9 @@ def listen_options(args: argparse.Namespace) -> ListenOptions | None:
             if getattr(args, flag):
                 raise UsageError(f"--{flag.replace('_', '-')} goes with --listen")
         return None
+    from logtui.sources.forward import tls_context
+    from logtui.sources.listen import ListenOptions
+
     try:
         host, port = parse_endpoint(args.listen, default_host="0.0.0.0")
     except AddressError as error:
@@ -135,12 +143,15 @@ def listen_options(args: argparse.Namespace) -> ListenOptions | None:
     return ListenOptions(host, port, args.shared_key, tls)
 
 
-def _theme(name: str | None) -> str:
-    from logtui.ui.themes import DEFAULT_THEME, ThemeError, load_themes, resolve
+def _theme(name: str | None) -> str | None:
+    """A given --theme resolved to its full name. Without one nothing is loaded here: the
+    themes (and Textual) are only needed once a dashboard opens, not for --once."""
+    if name is None:
+        return None
+    from logtui.ui.themes import ThemeError, load_themes, resolve
 
     try:
-        themes = load_themes()
-        return resolve(name, themes) if name else DEFAULT_THEME
+        return resolve(name, load_themes())
     except ThemeError as error:
         raise UsageError(f"--theme: {error}") from None
 

@@ -125,14 +125,13 @@ class DemoTraffic:
                     self._rotate()
 
 
-def run_demo(theme: str, rate: float) -> int:
+def run_demo(theme: str | None, rate: float) -> int:
     from logtui.core.dashboard import Dashboard
     from logtui.core.enrich import Enricher
     from logtui.core.filters import compile_filter
     from logtui.core.pipeline import Pipeline
     from logtui.sources.live import dashboard_feeder
-    from logtui.ui.app import LogtuiApp
-    from logtui.ui.themes import load_themes
+    from logtui.ui.launch import open_dashboard
 
     with tempfile.TemporaryDirectory(prefix="logtui-demo-") as directory:
         dashboard = Dashboard()
@@ -142,7 +141,7 @@ def run_demo(theme: str, rate: float) -> int:
             pipeline = Pipeline("auto", Enricher.default(), compile_filter(""))
             feeder = dashboard_feeder([str(traffic.path)], pipeline, from_start=True,
                                       last_lines=0)
-            LogtuiApp(dashboard, feeder=feeder, themes=load_themes(), theme=theme).run()
+            open_dashboard(dashboard, feeder, theme=theme, top=10, geo=False)
         finally:
             traffic.close()
     return 0

@@ -9,14 +9,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
 
 from logtui.core.dashboard import Dashboard, SourceState
 from logtui.core.pipeline import Pipeline, Source
-from logtui.sources.listen import ForwardListener, ListenOptions
 from logtui.sources.tail import TailSet
+
+if TYPE_CHECKING:   # the listener (asyncio, ssl, msgpack) loads only with --listen
+    from logtui.sources.listen import ForwardListener, ListenOptions
 
 # Longest wait between polls when no change is announced: bounds write-to-screen delay.
 FEED_WAIT = 0.05
@@ -68,6 +70,8 @@ class LiveSources:
         self.comparisons_lock = threading.Lock()
         self.listener: ForwardListener | None = None
         if listen is not None:
+            from logtui.sources.listen import ForwardListener
+
             self.listener = ForwardListener(listen, pipeline, self.forwarded.put,
                                             self._compared)
             try:

@@ -8,12 +8,12 @@ from dataclasses import replace
 from typing import BinaryIO
 
 from logtui.cli import TailOptions, listen_failure
-from logtui.command import RuntimeFailure
+from logtui.command import RuntimeFailure, UsageError
 from logtui.core.dashboard import Dashboard
 from logtui.core.filters import compile_filter
 from logtui.sources.live import dashboard_feeder
 from logtui.ui.app import DashboardModel, Feeder, LogtuiApp
-from logtui.ui.themes import load_themes
+from logtui.ui.themes import DEFAULT_THEME, ThemeError, load_themes
 
 
 def keys_from_terminal() -> BinaryIO:
@@ -45,7 +45,13 @@ def run_dashboard(options: TailOptions) -> int:
                           geo=options.geo)
 
 
-def open_dashboard(model: DashboardModel, feeder: Feeder, *, theme: str, top: int,
+def open_dashboard(model: DashboardModel, feeder: Feeder, *, theme: str | None, top: int,
                    geo: bool) -> int:
-    LogtuiApp(model, feeder=feeder, themes=load_themes(), theme=theme, top=top, geo=geo).run()
+    """Run the dashboard until it quits; `theme` None is the default one."""
+    try:
+        themes = load_themes()
+    except ThemeError as error:   # a broken file in the user's theme folder
+        raise UsageError(f"themes: {error}") from None
+    LogtuiApp(model, feeder=feeder, themes=themes, theme=theme or DEFAULT_THEME, top=top,
+              geo=geo).run()
     return 0
