@@ -14,6 +14,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import msgpack
 import polars as pl
 
+from logtui.core.dashboard import View
 from logtui.core.enrich import Enricher
 from logtui.core.event import Event
 from logtui.core.filters import compile_filter
@@ -29,6 +31,9 @@ from logtui.core.forward import EventTime, ForwardDecoder, ReplyDecoder, pack_en
 from logtui.core.pipeline import Pipeline, Source
 from logtui.core.stats import RollingStats
 from logtui.sources.forward import ForwardServer, Peer
+from logtui.sources.listen import ListenOptions
+from logtui.sources.live import FEED_WAIT, LiveSources
+from logtui.sources.viewers import Hub
 
 TARGET_EVENTS_PER_S = 200_000   # the issue's target, on one core
 DISTINCT_BATCHES = 16           # payloads the sender cycles through (chunk ids stay unique)
@@ -129,6 +134,41 @@ class Counter:
         self.rows += len(events)
 
 
+def serve_like_logtui() -> None:
+    """`serve` mode: what `logtui serve` runs, with one viewer attached. The real
+    ForwardListener (parses what arrives within 20 ms together, acks once it is queued),
+    polled by the serve loop into the Hub, where the viewer's dashboard folds each batch."""
+    pin(0)
+    live = LiveSources([], Pipeline("auto", Enricher.default(), compile_filter("")),
+                       from_start=False, last_lines=0, listen=ListenOptions("127.0.0.1", 0))
+    hub = Hub()
+    viewer = hub.join(View(), 10.0)
+    assert live.listener is not None
+    print(live.listener.port, flush=True)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            for batch in live.poll():
+                hub.ingest(batch)
+            live.wait(FEED_WAIT)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    sys.stdin.read()
+    # acks go out once events are queued for the parse: let the last ones through
+    deadline = time.monotonic() + 30
+    while hub.events < live.listener.server.stats.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join()
+    live.close()
+    counted = viewer.snapshot()["total"]
+    print(json.dumps({"rows": hub.events, "events": live.listener.events, "counted": counted,
+                      "malformed": live.listener.server.stats.malformed,
+                      "peak_rss_mib": peak_rss_mib()}), flush=True)
+
+
 async def serve(mode: str) -> None:
     """Print the port, serve until stdin closes, then print what was received as JSON."""
     pin(0)
@@ -211,12 +251,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument(
-        "--modes", nargs="+", default=["decode", "ingest", "normalise"],
+        "--modes", nargs="+", default=["decode", "ingest", "normalise", "serve"],
         help="decode: the codec alone, in-process, no sockets; ingest: the server in its own "
-             "process pinned to one core, on_events only counts; normalise: on_events maps "
-             "each record onto the normalised columns (records.normalise) into a polars batch")
+             "process pinned to one core, on_events only counts; normalise: on_events parses "
+             "and enriches each frame's records alone, folding every 10,000; serve: what "
+             "`logtui serve` runs with one viewer (the real listener, which parses what "
+             "arrives within 20 ms together, and the viewer's fold), pinned to one core")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve == "serve":
+        serve_like_logtui()
+        return
     if args.serve:
         asyncio.run(serve(args.serve))
         return

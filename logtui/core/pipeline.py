@@ -70,7 +70,10 @@ class Source:
         A record that is only a log line in a `log` or `message` field (Fluent Bit's and
         Fluentd's tail inputs send those) is parsed as a line of this source's format."""
         self.lines += len(records)
-        carried = [_line_of(record) for record in records]
+        # most senders parse their records: check for line fields before reading each one
+        carried = ([_line_of(record) for record in records]
+                   if any(not _LINE_KEYS.isdisjoint(record) for record in records)
+                   else [None] * len(records))
         frame = records_frame(records, JSON_ALIASES).with_columns(
             parsed=pl.lit(True), tag=pl.lit(self.tag),
             line=pl.coalesce(pl.lit(pl.Series(carried, dtype=pl.String)), display_line()))
@@ -94,7 +97,8 @@ class Source:
         return self.pipeline.filter.apply(frame)
 
 
-LINE_FIELDS = ("log", "message")
+LINE_FIELDS = ("log", "message")   # in the order they are tried
+_LINE_KEYS = frozenset(LINE_FIELDS)
 
 
 def _line_of(record: Mapping[str, Any]) -> str | None:

@@ -156,10 +156,13 @@ def _missing_as_null(column: pl.Expr) -> pl.Expr:
     return pl.when(column.str.strip_chars().is_in(["-", ""])).then(None).otherwise(column)
 
 
-def _duration_expr(text: pl.Expr, scale: float) -> pl.Expr:
+def _duration_expr(text: pl.Expr, scale: float, numbers_only: bool = False) -> pl.Expr:
     """A duration: a number (times `scale`), Go text such as '1.5ms', or a list of
-    upstream times '0.100, 0.004' (summed)."""
+    upstream times '0.100, 0.004' (summed). `numbers_only` when the caller knows every
+    value is a plain number: the two text forms cost ten times as much to try."""
     number = text.cast(pl.Float64, strict=False) * scale
+    if numbers_only:
+        return number
     go = text.str.extract_groups(r"^\s*(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)\s*$")
     go_seconds = go.struct.field("1").cast(pl.Float64) * go.struct.field("2").replace_strict(
         UNIT_SECONDS, default=None, return_dtype=pl.Float64)
@@ -215,6 +218,10 @@ def _candidate_values(records: Sequence[Mapping[str, Any]], candidate: _Candidat
     return pl.Series(values, dtype=pl.String, strict=False)
 
 
+def _all_numbers(column: pl.Series) -> bool:
+    return column.cast(pl.Float64, strict=False).null_count() == column.null_count()
+
+
 def _shape_frame(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.DataFrame:
     """The normalised columns of records that all have the same keys."""
     columns = {f"{field}.{index}": _candidate_values(records, candidate)
@@ -229,7 +236,8 @@ def _shape_frame(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.DataFra
         options = [_missing_as_null(pl.col(f"{field}.{i}")) for i in range(len(plan[field]))]
         return pl.coalesce(options) if options else pl.col(NONE)
 
-    latencies = [_duration_expr(_missing_as_null(pl.col(f"latency.{i}")), candidate.scale)
+    latencies = [_duration_expr(_missing_as_null(pl.col(f"latency.{i}")), candidate.scale,
+                                _all_numbers(frame[f"latency.{i}"]))
                  for i, candidate in enumerate(plan["latency"])]
     request = first("request").str.extract_groups(REQUEST_LINE.pattern)
     ip = first("ip")
