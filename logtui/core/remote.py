@@ -8,7 +8,6 @@ statistics), and a view change is sent to every aggregator, which recounts for i
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -122,7 +121,7 @@ class RemoteDashboard:
             horizon = self.clock() - (view.window or RETAINED) - self.bucket
             for replica in self.replicas.values():
                 # copies: merging adds into the first bucket of each key
-                merged.add_buckets(copy.deepcopy(b) for b in replica.buckets.values()
+                merged.add_buckets(b.copy() for b in replica.buckets.values()
                                    if b.start >= horizon)
                 merged.late += replica.late
             stream = sorted((line for r in self.replicas.values() for line in r.lines),

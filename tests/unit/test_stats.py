@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logtui.core.event import conform
-from logtui.core.stats import MAX_BUCKETS, RollingStats
+from logtui.core.stats import MAX_BUCKETS, RollingStats, fold
 
 
 def frame(times: list[float], statuses: list[int | None] | None = None,
@@ -66,11 +66,13 @@ def test_window_all_coarsens_instead_of_growing() -> None:
     assert sum(point["total"] for point in stats.snapshot()["series"]) == len(times)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 500), st.sampled_from([200, 301, 404, 500]),
+ROWS = st.lists(st.tuples(st.floats(0, 500), st.sampled_from([200, 301, 404, 500]),
                           st.sampled_from(["/a", "/b", "/c"]), st.floats(0.0001, 5)),
-                min_size=1, max_size=60),
-       st.integers(min_value=0, max_value=60))
+                min_size=1, max_size=60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ROWS, st.integers(min_value=0, max_value=60))
 def test_statistics_of_split_input_merge_to_those_of_the_whole(
         rows: list[tuple[float, int, str, float]], cut: int) -> None:
     times, statuses, paths, latencies = (list(column) for column in zip(*rows, strict=True))
@@ -127,3 +129,17 @@ def test_changed_buckets_stay_within_the_window() -> None:
     assert [b.start for b in stats.take_changed()] == sorted(b.start for b in
                                                              stats.buckets.values())
     assert stats.changed == set()
+
+
+@settings(max_examples=50, deadline=None)
+@given(ROWS)
+def test_a_bucket_copy_is_equal_and_independent(
+        rows: list[tuple[float, int, str, float]]) -> None:
+    times, statuses, paths, latencies = (list(column) for column in zip(*rows, strict=True))
+    for bucket in fold(frame(times, statuses, paths, latencies, ["GPTBot"] * len(times)),  # type: ignore[arg-type]
+                       10).values():
+        copied = bucket.copy()
+        assert copied == bucket
+        copied.merge(bucket)     # growing the copy leaves the original as it was
+        assert copied.total == 2 * bucket.total and copied != bucket
+        assert bucket.copy() == bucket
