@@ -25,6 +25,12 @@ CHUNK = 1 << 20            # bytes per pread
 MAX_READ = 8 << 20         # bytes per read()/poll() call, so a huge backlog comes in several calls
 SCAN_BLOCK = 64 << 10      # block size of the backwards scan for the last N lines
 FINGERPRINT = 64           # bytes before our offset, to find a copytruncate copy
+# W3C logs (IIS, CloudFront) name their columns in a `#Fields:` line, written at the top and
+# again after a restart. Following from the end of such a file, the one in force there is
+# read first, or no line after it could be parsed. How far back it is looked for:
+LAYOUT_PREFIX = b"#Fields:"
+LAYOUT_SCAN = 8 << 20
+HEADER_SIZE = 64 << 10    # a file's header is in its first bytes
 ROTATE_WAIT = 5.0          # seconds a rotated or deleted file is still drained (nginx until USR1)
 POLL_FALLBACK = 0.25       # seconds between polls when watchfiles is unavailable
 PIPE_READ = 64 << 10       # bytes per read from stdin
@@ -82,6 +88,35 @@ def start_of_last_lines(fd: int, size: int, count: int) -> int:
     return 0
 
 
+def layout_line(fd: int, offset: int) -> str | None:
+    """The last `#Fields:` line before `offset`, looked for LAYOUT_SCAN bytes back (and,
+    when the file is longer than that, in its first block, where the header is)."""
+    end, floor = offset, max(0, offset - LAYOUT_SCAN)
+    while end > floor:
+        start = max(floor, end - SCAN_BLOCK)
+        # the block runs on past `end` by the prefix's length: a match across the boundary
+        block = os.pread(fd, min(offset, end + len(LAYOUT_PREFIX)) - start, start)
+        if (at := _last_layout(block, start)) is not None:
+            return _line_at(fd, start + at)
+        end = start
+    if floor > 0 and (at := _last_layout(os.pread(fd, min(floor, HEADER_SIZE), 0), 0)) is not None:
+        return _line_at(fd, at)
+    return None
+
+
+def _last_layout(block: bytes, start: int) -> int | None:
+    """Where the last line starting with LAYOUT_PREFIX begins in `block` (read at `start`)."""
+    at = block.rfind(b"\n" + LAYOUT_PREFIX)
+    if at >= 0:
+        return at + 1
+    return 0 if start == 0 and block.startswith(LAYOUT_PREFIX) else None
+
+
+def _line_at(fd: int, offset: int) -> str:
+    line = os.pread(fd, MAX_LINE, offset).split(b"\n", 1)[0]
+    return line.decode("utf-8", "replace").rstrip("\r")
+
+
 @dataclass(eq=False)
 class _Open:
     """One open file and how far we have read it."""
@@ -126,6 +161,7 @@ class FileFollower:
         self._cut = 0                     # lines truncated by splitters already closed
         self._budget = 0
         self._closed = False
+        self._preamble: list[str] = []    # lines to hand out before the file's own
         # A file that exists but cannot be read yet keeps the start policy for when it can;
         # a file that appears later is new, so it is read from its beginning.
         self._start: tuple[bool, int] | None = None
@@ -169,6 +205,8 @@ class FileFollower:
         self.bytes_read = 0
         if self._closed:
             return out
+        out.extend(self._preamble)
+        self._preamble = []
         budget = self.max_read if max_bytes is None else max_bytes
         self._budget = budget
         try:
@@ -206,6 +244,8 @@ class FileFollower:
         fd, st = _open_regular(self.path)
         try:
             offset = 0 if from_start else start_of_last_lines(fd, st.st_size, max(0, last_lines))
+            layout = layout_line(fd, offset) if offset else None
+            self._preamble = [layout] if layout else []
             n = min(FINGERPRINT, offset)
             fp = os.pread(fd, n, offset - n) if n else b""
         except BaseException:

@@ -62,6 +62,24 @@ def test_once_last_lines(capsys: pytest.CaptureFixture[str], access_log: Path) -
     assert json.loads(out)["total"] == 3
 
 
+@pytest.mark.parametrize("count", [1, 6, 40])
+def test_once_last_lines_of_an_iis_log_reads_its_layout_first(
+        capsys: pytest.CaptureFixture[str], count: int) -> None:
+    """The `#Fields:` header is above the last lines; without it none of them parse."""
+    log = Path(__file__).parents[1] / "fixtures" / "lnav" / "logfile_w3c_big.0"
+    last = log.read_text().splitlines()[-count:]
+    statuses: dict[str, int] = {}
+    for line in last:
+        if not line.startswith("#"):
+            status = line.split()[11]     # sc-status in the file's one layout
+            statuses[status] = statuses.get(status, 0) + 1
+    code, out, _ = run(capsys, "tail", str(log), "--once", "--lines", str(count),
+                       "--window", "all")
+    summary = json.loads(out)
+    assert code == 0 and summary["sources"][0]["format"] == "auto:w3c"
+    assert summary["unparsed"] == 0 and summary["status"] == statuses
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["--format", "apache"], 2, "logtui: --format: unknown format 'apache'"),
     (["--format", "nginx:no variables"], 2, "logtui: --format: log_format 'no variables'"),

@@ -590,3 +590,43 @@ def test_copy_search_skips_siblings_that_are_not_the_copy(tmp_path: Path) -> Non
         os.chmod(tmp_path / "access.log.2", stat.S_IRUSR)
         os.truncate(path, 0)
         assert follower.read() == [numbered(4), numbered(5)]
+
+
+W3C_HEADER = ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0",
+              "#Date: 2024-05-01 00:00:00", "#Fields: date time cs-method cs-uri-stem sc-status"]
+
+
+def test_following_the_end_of_a_w3c_log_reads_the_layout_in_force_first(tmp_path: Path) -> None:
+    log = tmp_path / "u_ex240501.log"
+    requests = [f"2024-05-01 00:00:{n % 60:02} GET /a/{n} 200" for n in range(3000)]
+    restarted = [*W3C_HEADER[:3], "#Fields: date time c-ip cs-method cs-uri-stem sc-status"]
+    later = [f"2024-05-01 01:00:00 10.0.0.{n} GET /b/{n} 404" for n in range(5)]
+    log.write_text("\n".join([*W3C_HEADER, *requests]) + "\n")
+    with FileFollower(log, last_lines=2) as follower:
+        assert follower.read() == [W3C_HEADER[-1], *requests[-2:]]
+    log.write_text("\n".join([*W3C_HEADER, *requests, *restarted, *later]) + "\n")
+    with FileFollower(log, last_lines=2) as follower:       # the newer layout wins
+        assert follower.read() == [restarted[-1], *later[-2:]]
+    with FileFollower(log, from_start=True) as follower:    # read anyway: nothing added
+        assert follower.read()[:4] == W3C_HEADER
+    plain = tmp_path / "access.log"
+    plain.write_text("".join(f"line {n}\n" for n in range(10)))
+    with FileFollower(plain, last_lines=2) as follower:     # other logs: only their lines
+        assert follower.read() == ["line 8", "line 9"]
+
+
+def test_the_layout_line_is_found_across_block_boundaries_and_far_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logtui.sources.tail as tail
+
+    monkeypatch.setattr(tail, "SCAN_BLOCK", 16)      # blocks smaller than the line
+    monkeypatch.setattr(tail, "LAYOUT_SCAN", 200)    # and a header further back than this
+    log = tmp_path / "ex.log"
+    rows = [f"2024-05-01 00:00:00 GET /{n} 200" for n in range(40)]
+    log.write_text("\n".join([*W3C_HEADER, *rows]) + "\n")
+    with FileFollower(log, last_lines=1) as follower:
+        assert follower.read() == [W3C_HEADER[-1], rows[-1]]
+    for cut in range(1, 30):      # the #Fields line at every position relative to a block
+        log.write_text("x" * cut + "\n" + "\n".join([W3C_HEADER[-1], *rows[:3]]) + "\n")
+        with FileFollower(log, last_lines=1) as follower:
+            assert follower.read() == [W3C_HEADER[-1], rows[2]], cut
