@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +35,10 @@ STREAM_LINES = 2_000        # lines the log stream can scroll back through
 # How long `ingest` holds a batch back while a view change recounts: the user's key comes
 # first, and the inputs lose nothing by waiting (files stay put, forwarders buffer).
 RECOUNT_PRIORITY = 1.0      # seconds, at most
+# Views whose counts are kept after the user leaves them: going back (Backspace after a
+# drill-down, clearing a filter) then only counts what arrived meanwhile. One: the counts
+# of a view can be tens of MiB after an hour of busy traffic (up to 360 buckets each).
+VIEWS_KEPT = 1
 VIEW_PREFIX = "logtui:"
 
 
@@ -139,6 +143,11 @@ class EventStore:
         with self.lock:
             return [(added, frame) for added, frame in self.frames if added > position]
 
+    def holds_all_after(self, position: int) -> bool:
+        """Every batch added after `position` is still here (none was let go)."""
+        with self.lock:
+            return not self.frames or self.frames[0][0] <= position + 1
+
 def _row_record(row: dict[str, Any]) -> dict[str, Any]:
     skip = {"tag", "time", "line", "parsed", "fields"}
     record = {k: v for k, v in row.items() if k not in skip and v is not None}
@@ -170,6 +179,23 @@ class Counted:
         stats.add_buckets(self.buckets)
         everything.add_buckets(bucket.copy() for bucket in self.buckets)
         stream.extend(self.lines)
+
+
+@dataclass
+class ViewCounts:
+    """A view's statistics and log stream, counted through store position `through`;
+    `since` is the oldest retained event when they were first counted."""
+
+    stats: RollingStats
+    everything: RollingStats
+    stream: deque[StreamLine]
+    through: int = 0
+    since: float | None = None
+
+
+def view_key(view: View) -> tuple[str, str]:
+    """What a view's counts depend on (the window and focus only change what is shown)."""
+    return view.filter, view.bots
 
 
 def stream_lines(frame: pl.DataFrame, limit: int) -> list[StreamLine]:
@@ -223,6 +249,7 @@ class Dashboard:
         self.recounts = 0        # view changes being counted now
         self.settled = threading.Event()   # set when none is
         self.settled.set()
+        self.kept: OrderedDict[tuple[str, str], ViewCounts] = OrderedDict()   # see VIEWS_KEPT
         self._install(self.view)
 
     # --- the view -------------------------------------------------------------------------
@@ -249,29 +276,39 @@ class Dashboard:
                     self.settled.set()
 
     def _recount(self, view: View, query: Filter, generation: int) -> None:
-        """The retained batches are counted as one frame: a fold costs about the same for a
+        """Count the view from the retained batches, or, for a view kept since the user
+        left it, only the batches that arrived meanwhile (when none of them has been let
+        go). Retained batches are counted as one frame: a fold costs about the same for a
         hundred rows or a hundred thousand, so per batch it would be hundreds of folds."""
         with self.lock:
-            frames = self.store.since(0)
-            position = frames[-1][0] if frames else 0
+            base = self.kept.pop(view_key(view), None)
+            if base is None or not self.store.holds_all_after(base.through):
+                base = ViewCounts(RollingStats(self.retained_window, self.bucket, clock=self.clock),
+                                  RollingStats(None, self.bucket, clock=self.clock),
+                                  deque(maxlen=STREAM_LINES), 0, self.store.oldest)
+            frames = self.store.since(base.through)
+            position = frames[-1][0] if frames else base.through
         counted = Counted.of([frame for _, frame in frames], query, self.bucket)
-        stats = RollingStats(self.retained_window, self.bucket, clock=self.clock)
-        everything = RollingStats(None, self.bucket, clock=self.clock)
-        stream: deque[StreamLine] = deque(maxlen=STREAM_LINES)
         if generation != self.generation:
             return   # a newer view is being counted already: stop here
-        counted.into(stats, everything, stream)
+        counted.into(base.stats, base.everything, base.stream)
         with self.lock:
             if generation != self.generation:
                 return   # a newer view won while this one was computed
             newer = self.store.since(position)   # what arrived meanwhile
             Counted.of([frame for _, frame in newer], query, self.bucket).into(
-                stats, everything, stream)
-            self.counted_through = newer[-1][0] if newer else position
+                base.stats, base.everything, base.stream)
+            base.through = newer[-1][0] if newer else position
+            if self.installed:   # keep the view being left, to come back to it cheaply
+                self.kept[view_key(self.view)] = ViewCounts(
+                    self.stats, self.everything, self.stream, self.counted_through,
+                    self.filtered_since)
+                while len(self.kept) > VIEWS_KEPT:
+                    self.kept.popitem(last=False)
             self.view, self.query, self.installed = view, query, generation
             self.version += 1
-            self.stats, self.everything, self.stream = stats, everything, stream
-            self.filtered_since = self.store.oldest
+            self.stats, self.everything, self.stream = base.stats, base.everything, base.stream
+            self.counted_through, self.filtered_since = base.through, base.since
 
     def set_view(self, view: View) -> None:
         self._install(view)
