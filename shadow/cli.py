@@ -26,6 +26,7 @@ from shadow.addon import MirrorAddon
 from shadow.forward import os_reason
 from shadow.mirror import ConfigError, MirrorConfig, MirrorStats, Upstream
 from shadow.report import render_text, summarise_file
+from shadow.worker import UNAVAILABLE
 
 CONNECT_TIMEOUT = 3.0
 # Ctrl-C, kill, and the terminal closing all stop the proxy in order.
@@ -244,6 +245,9 @@ def _worker_state(proxy: ShadowProxy) -> str:
     if worker is None:
         return ""
     failure = f" | {worker.failure}" if worker.failure else ""
+    if worker.breaker.is_open:
+        failure += (f" | staging not answering: mirroring paused "
+                    f"({worker.stats.skipped[UNAVAILABLE]} skipped so far)")
     forward = worker.forward
     if forward is None:
         return failure

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from shadow.breaker import Breaker
 from shadow.forward import ForwardSender, ForwardStats, os_reason
 from shadow.mirror import Mirror, MirrorConfig, MirrorStats, Policy, Production, RequestSnapshot
 from shadow.report import ReportWriter
@@ -29,6 +30,7 @@ NICENESS = 10
 # Jobs go over in batches: one wake-up of the worker per batch rather than per request,
 # and never from inside a hook, before production's answer is on its way to the client.
 HAND_OFF_EVERY = 0.005
+UNAVAILABLE = "staging_unavailable"   # skip reason while the breaker is open
 _LENGTH = struct.Struct(">I")
 
 Job = tuple[RequestSnapshot, Production]
@@ -85,6 +87,8 @@ class MirrorWorker:
                  forward: tuple[str, int] | None = None, shared_key: str | None = None) -> None:
         self.config = config
         self.policy = Policy(config)
+        # a probe that took longer than a staging timeout (plus its hand-offs) was lost
+        self.breaker = Breaker(probe_wait=config.timeout + 1.0)
         self.stats = MirrorStats()
         self.forward = ForwardStats() if forward else None
         self.failure: str | None = None
@@ -119,6 +123,8 @@ class MirrorWorker:
         """A snapshot of the request when it is to be mirrored, else None (and counted)."""
         self.stats.seen += 1
         reason = self.policy.skip_reason(method, path, headers, body)
+        if reason is None and not self.breaker.allow():
+            reason = UNAVAILABLE
         if reason is not None:
             self.stats.skipped[reason] += 1
             return None
@@ -176,6 +182,7 @@ class MirrorWorker:
                 if verdict is not None:
                     self.stats.verdicts[verdict] += count
                 self.stats.completed += count
+            self.breaker.record(unanswered=message[2], answered=message[3])
         elif kind == "forward" and self.forward is not None:
             for name, value in message[1].items():
                 setattr(self.forward, name, value)
@@ -211,6 +218,7 @@ class _Comparisons:
         self.sender = sender
         self.tasks: set[asyncio.Task[None]] = set()
         self.finished: Counter[str | None] = Counter()
+        self.answered: Counter[bool] = Counter()
 
     @classmethod
     async def serve(cls, sock: socket.socket) -> None:
@@ -266,9 +274,11 @@ class _Comparisons:
 
     async def _compare(self, request: RequestSnapshot, production: Production) -> None:
         verdict = None  # cancelled at stop: counted as finished, not as a verdict
+        answered: bool | None = None   # did staging answer (for the proxy's breaker)
         try:
             record = await self.mirror.compare(request, production)
             verdict = record["verdict"]
+            answered = record["staging_status"] is not None
             for sink in self.sinks:
                 sink.write(record)
         except Exception as error:  # one bad comparison must not stop the others
@@ -276,18 +286,22 @@ class _Comparisons:
             print(f"shadow: comparing {request.method} {request.path} failed: "
                   f"{type(error).__name__}: {error}", file=sys.stderr)
         finally:
-            self._finish(verdict)
+            self._finish(verdict, answered)
 
-    def _finish(self, verdict: str | None) -> None:
+    def _finish(self, verdict: str | None, answered: bool | None) -> None:
         # Batched like the jobs: fewer wake-ups of the proxy.
         if not self.finished:
             asyncio.get_running_loop().call_later(HAND_OFF_EVERY, self._report_finished)
         self.finished[verdict] += 1
+        if answered is not None:
+            self.answered[answered] += 1
 
     def _report_finished(self) -> None:
         if self.finished:
-            self.channel.send(("done", dict(self.finished)))
+            self.channel.send(("done", dict(self.finished), self.answered[False],
+                               self.answered[True]))
             self.finished.clear()
+            self.answered.clear()
 
     async def _forward_stats(self, sender: ForwardSender) -> None:
         while True:

@@ -29,7 +29,9 @@ from shadow_upstreams import (
 
 from logtui.core.event import Event
 from logtui.sources.forward import ForwardServer
+from shadow.breaker import FAILURES
 from shadow.report import summarise_file
+from shadow.worker import UNAVAILABLE
 
 USER = {"id": 7, "name": "Ada", "roles": ["admin"], "active": True}
 
@@ -194,6 +196,26 @@ def test_staging_down_or_resetting(production: Upstream, tmp_path: Path,
     records = read_report(report)
     assert [r["verdict"] for r in records] == ["regression"] * 3
     assert all(r["staging_status"] is None and r["staging_error"] for r in records)
+
+
+def test_mirroring_pauses_while_staging_does_not_answer(production: Upstream,
+                                                       tmp_path: Path) -> None:
+    """The breaker: after FAILURES unanswered comparisons in a row, requests are skipped
+    (and counted) instead of mirrored; production answers every one of them as before."""
+    report = tmp_path / "diffs.jsonl"
+    with running_proxy(production.url, f"http://127.0.0.1:{closed_port()}",
+                       report=str(report)) as proxy, \
+            httpx.Client(base_url=proxy.url, timeout=WAIT) as client:
+        for n in range(FAILURES + 40):
+            assert client.get("/same").content == expected_bytes("/same")[1]
+            if n < FAILURES:   # one at a time, so that the streak is known before the next
+                proxy.settle(n + 1)
+        stats = proxy.settle(FAILURES)
+        worker = proxy.proxy.addon.worker
+        assert worker is not None and worker.breaker.is_open
+    assert FAILURES <= stats.mirrored < FAILURES + 40
+    assert stats.skipped[UNAVAILABLE] == FAILURES + 40 - stats.mirrored
+    assert [r["verdict"] for r in read_report(report)] == ["regression"] * stats.mirrored
 
 
 @contextlib.contextmanager
