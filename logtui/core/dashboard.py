@@ -97,7 +97,8 @@ class StreamLine:
     @property
     def record(self) -> dict[str, Any]:
         if self._record is None:
-            self._record = _row_record(dict(zip(SCHEMA, self._row, strict=True)))
+            self._record = (_row_record(dict(zip(SCHEMA, self._row, strict=True)))
+                            if self._row else {})
         return self._record
 
     def __repr__(self) -> str:
@@ -147,6 +148,7 @@ class EventStore:
         """Every batch added after `position` is still here (none was let go)."""
         with self.lock:
             return not self.frames or self.frames[0][0] <= position + 1
+
 
 def _row_record(row: dict[str, Any]) -> dict[str, Any]:
     skip = {"tag", "time", "line", "parsed", "fields"}
