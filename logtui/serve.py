@@ -71,7 +71,9 @@ def run_serve(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
                 hub.ingest_shadow(live.take_shadow())
                 hub.sources = live.states()
                 if time.monotonic() >= next_status:
-                    print(f"logtui serve: {hub.events} events, {viewers.connected} viewers",
+                    error = viewers.last_error
+                    print(f"logtui serve: {hub.events} events, {viewers.connected} viewers"
+                          + (f" (last viewer error: {error})" if error else ""),
                           file=err, flush=True)
                     next_status += STATUS_EVERY
                 live.wait(FEED_WAIT)

@@ -8,15 +8,16 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from logtui.core.endpoints import template
+from logtui.core.shadow import VERDICTS
 
-REGRESSION, DIFF, FIXED, BOTH_ERROR, SAME = "regression", "diff", "fixed", "both_error", "same"
+# the verdicts, in the order reports and logtui's Shadow panel list them
+REGRESSION, DIFF, FIXED, BOTH_ERROR, SAME = VERDICTS
 # Most alarming first: the order reports list them in.
-VERDICTS = (REGRESSION, DIFF, FIXED, BOTH_ERROR, SAME)
 
 # Headers that differ between any two answers by design (time, per-response ids, tracing,
 # caches) or only in framing (equal decoded bodies can be sent chunked, compressed or not).
@@ -149,16 +150,27 @@ def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
 def _diff_headers(production: Sequence[tuple[str, str]], staging: Sequence[tuple[str, str]],
                   ignore: IgnoreRules, out: list[Difference]) -> None:
     left, right = _header_map(production), _header_map(staging)
-    for name in sorted(left.keys() | right.keys()):
-        path = f"header:{name}"
+    for path, a, b in _shared_keys(sorted(left.keys() | right.keys()), left, right,
+                                   lambda name: f"header:{name}", _clip, ignore, out):
+        if a != b:
+            out.append(Difference(path, "changed", _clip(a), _clip(b)))
+
+
+def _shared_keys(keys: Iterable[str], left: Mapping[str, Any], right: Mapping[str, Any],
+                 path_of: Callable[[str], str], show: Callable[[Any], str],
+                 ignore: IgnoreRules, out: list[Difference]) -> Iterator[tuple[str, Any, Any]]:
+    """(path, left value, right value) for the keys both sides have, in `keys` order; a key
+    only one side has is recorded as missing or extra. Ignored paths are left out."""
+    for key in keys:
+        path = path_of(key)
         if path in ignore:
             continue
-        if name not in right:
-            out.append(Difference(path, "missing", _clip(left[name]), ""))
-        elif name not in left:
-            out.append(Difference(path, "extra", "", _clip(right[name])))
-        elif left[name] != right[name]:
-            out.append(Difference(path, "changed", _clip(left[name]), _clip(right[name])))
+        if key not in right:
+            out.append(Difference(path, "missing", show(left[key]), ""))
+        elif key not in left:
+            out.append(Difference(path, "extra", "", show(right[key])))
+        else:
+            yield path, left[key], right[key]
 
 
 _MISSING = object()
@@ -251,16 +263,10 @@ def _walk(path: str, left: Any, right: Any, ignore: IgnoreRules,
     if kind != _kind(right):
         out.append(Difference(path, "type", _show(left), _show(right)))
     elif kind == "object":
-        for key in [*left, *(k for k in right if k not in left)]:
-            sub = child_path(path, key)
-            if sub in ignore:
-                continue
-            if key not in right:
-                out.append(Difference(sub, "missing", _show(left[key]), ""))
-            elif key not in left:
-                out.append(Difference(sub, "extra", "", _show(right[key])))
-            else:
-                _walk(sub, left[key], right[key], ignore, out)
+        keys = [*left, *(k for k in right if k not in left)]
+        for sub, a, b in _shared_keys(keys, left, right, lambda key: child_path(path, key),
+                                      _show, ignore, out):
+            _walk(sub, a, b, ignore, out)
     elif kind == "array":
         if len(left) != len(right):
             out.append(Difference(path, "size", str(len(left)), str(len(right))))

@@ -19,8 +19,8 @@ from logtui.core.forward import (
     ReplyDecoder,
     encode_forward,
 )
+from logtui.core.shadow import SHADOW_TAG
 
-TAG = "shadow.diff"
 MAX_PENDING = 10_000
 BATCH = 500
 HANDSHAKE_TIMEOUT = 5.0
@@ -48,8 +48,8 @@ class ForwardSender:
     connection is retried with backoff; nothing is acked, so delivery is at most once.
     """
 
-    def __init__(self, host: str, port: int, *, tag: str = TAG, shared_key: str | None = None,
-                 max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, host: str, port: int, *, tag: str = SHADOW_TAG,
+                 shared_key: str | None = None, max_pending: int = MAX_PENDING) -> None:
         self.host, self.port, self.tag = host, port, tag
         self.shared_key = shared_key
         self.max_pending = max_pending

@@ -258,7 +258,6 @@ class Production:
 
 @dataclass
 class MirrorStats:
-    seen: int = 0
     mirrored: int = 0
     dropped: int = 0
     skipped: Counter[str] = field(default_factory=Counter)

@@ -96,7 +96,6 @@ class MirrorWorker:
         self._channel: _Channel | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = False
-        self._ids = 0
         self._ready: asyncio.Future[None] | None = None
         self._batch: list[Job] = []
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -119,9 +118,8 @@ class MirrorWorker:
             await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT)
 
     def admit(self, method: str, path: str, headers: Sequence[tuple[str, str]],
-              body: bytes | None, *, id: str | None = None) -> RequestSnapshot | None:
+              body: bytes | None, *, id: str) -> RequestSnapshot | None:
         """A snapshot of the request when it is to be mirrored, else None (and counted)."""
-        self.stats.seen += 1
         reason = self.policy.skip_reason(method, path, headers, body)
         if reason is None and not self.breaker.allow():
             reason = UNAVAILABLE
@@ -129,9 +127,6 @@ class MirrorWorker:
             self.stats.skipped[reason] += 1
             return None
         assert body is not None
-        if id is None:
-            self._ids += 1
-            id = str(self._ids)
         return RequestSnapshot(id, time.time(), method.upper(), path, tuple(headers), body)
 
     def skip(self, reason: str) -> None:

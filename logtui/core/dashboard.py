@@ -195,6 +195,18 @@ class ViewCounts:
     since: float | None = None
 
 
+@dataclass
+class ViewerUpdate:
+    """What `changes` hands a viewer's connection."""
+
+    full: bool                   # `buckets` replace everything the viewer holds
+    buckets: list[Any]           # serialised
+    late: int
+    since: float | None          # the oldest event the statistics include
+    lines: list[StreamLine]
+    dropped: int                 # lines let go because the viewer was slow
+
+
 def view_key(view: View) -> tuple[str, str]:
     """What a view's counts depend on (the window and focus only change what is shown)."""
     return view.filter, view.bots
@@ -244,6 +256,7 @@ class Dashboard:
         self.outbox_dropped = 0
         self.counted_through = 0   # store position of the newest batch counted
         self.installed = 0         # the generation whose view and statistics are in place
+        self.sent_installed = 0    # the one a viewer was last sent (see `changes`)
         self.version = 0           # bumped by every change the panels would show
         self.shadow = ShadowBoard()
         self.sources: dict[str, SourceState] = {}
@@ -377,18 +390,20 @@ class Dashboard:
                 counted = Counted.of([frame for _, frame in newer], self.query, self.bucket)
                 self._commit(counted, newer[-1][0], self.installed)
 
-    def changes(self, serialise: Callable[[Any], Any], full: bool
-                ) -> tuple[list[Any], list[StreamLine], int]:
-        """For a viewer: the buckets touched since the last call (all of them when `full`),
-        serialised under the lock, and the lines waiting with how many were dropped."""
+    def changes(self, serialise: Callable[[Any], Any]) -> ViewerUpdate:
+        """For a viewer: the buckets touched since the last call, or all of them when a
+        view has been installed since (the viewer replaces what it holds), serialised under
+        the lock with the lines waiting and how many of those were dropped."""
         with self.lock:
-            buckets = list(self.stats.buckets.values()) if full else None
+            full = self.installed != self.sent_installed
+            self.sent_installed = self.installed
             changed = self.stats.take_changed()
-            wire = [serialise(bucket) for bucket in (buckets if full else changed)]
+            buckets = list(self.stats.buckets.values()) if full else changed
             lines, dropped = list(self.outbox), self.outbox_dropped
             self.outbox.clear()
             self.outbox_dropped = 0
-            return wire, lines, dropped
+            return ViewerUpdate(full, [serialise(bucket) for bucket in buckets],
+                                self.stats.late, self.filtered_since, lines, dropped)
 
     def ingest_shadow(self, records: list[dict[str, Any]]) -> None:
         """`shadow` comparison records, for the Shadow panel."""

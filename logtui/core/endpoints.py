@@ -36,3 +36,20 @@ def template_expr(path: pl.Expr) -> pl.Expr:
         for _ in range(2):
             expr = expr.str.replace_all(rule, f"/{placeholder}${{1}}")
     return pl.when(expr != "").then(expr).otherwise(pl.lit("/"))
+
+
+def endpoint_column(paths: pl.Series) -> pl.Series:
+    """Path templates, computed once per distinct path of the batch."""
+    distinct = paths.drop_nulls().unique()
+    templates = distinct.to_frame("path").select(template_expr(pl.col("path")))["path"]
+    return paths.replace_strict(distinct, templates, default=None,
+                                return_dtype=pl.String).alias("endpoint")
+
+
+def with_endpoints(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its `endpoint` column filled. The pipeline does this once per event,
+    so that recounting retained events for a new view does not template every path again."""
+    if "endpoint" in frame.columns and (frame["endpoint"].null_count()
+                                        == frame["path"].null_count()):
+        return frame
+    return frame.with_columns(endpoint_column(frame["path"]))

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import polars as pl
 from polars.exceptions import PolarsError
 
-from logtui.core.endpoints import template_expr
 from logtui.core.event import NUMERIC_FIELDS
 
 __all__ = ["FIELDS", "Filter", "FilterError", "add_term", "compile_filter", "remove_last_term",
@@ -29,7 +28,7 @@ _TEXT_FIELDS: dict[str, tuple[str, bool]] = {
     "tag": ("equals", True),
     "ip": ("equals", True),
     "path": ("equals", True),
-    "endpoint": ("equals", True),   # the path's template, e.g. /users/{id}
+    "endpoint": ("equals", True),   # the path's template, /users/{id}: filled by the pipeline
     "method": ("equals", False),
     "host": ("equals", False),
     "country": ("equals", False),
@@ -393,7 +392,7 @@ def _field_term(token: _Token, key: str) -> Node:
     value, at = token.text, token.value_start
     if not value and not token.quoted:
         raise FilterError(at, f"missing value after '{key}:'")
-    source = _record_field(key, token.start) if record else _column(key)
+    source = _record_field(key, token.start) if record else pl.col(key)
     if value == "*" and not token.exact:
         return Present(source)
     if key in NUMERIC_FIELDS:
@@ -410,10 +409,6 @@ def _field_term(token: _Token, key: str) -> Node:
         except ValueError:
             raise FilterError(at, f"bad CIDR '{value}'") from None
     return _text_term(source, value, *_TEXT_FIELDS[key])
-
-
-def _column(key: str) -> pl.Expr:
-    return template_expr(pl.col("path")) if key == "endpoint" else pl.col(key)
 
 
 def _record_field(key: str, at: int) -> pl.Expr:

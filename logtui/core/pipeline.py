@@ -13,12 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from logtui.core.endpoints import with_endpoints
 from logtui.core.enrich import Enricher
 from logtui.core.event import conform
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
 from logtui.core.formats.records import JSON_ALIASES, records_frame
-from logtui.core.stats import with_endpoints
 
 
 def fill_times(frame: pl.DataFrame, fallback: float) -> pl.DataFrame:

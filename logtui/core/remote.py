@@ -37,7 +37,6 @@ RETAINED = 3600.0
 class Replica:
     """One aggregator, as last heard from."""
 
-    name: str
     state: str = "connecting"
     width: float = 10.0
     buckets: dict[int, Bucket] = field(default_factory=dict)
@@ -55,6 +54,10 @@ class Replica:
         self.width = width
         for bucket in buckets:
             self.buckets[math.floor(bucket.start / width)] = bucket
+        # Buckets only arrive when they change: let go of those no window reaches any more.
+        if self.buckets:
+            oldest = max(b.start for b in self.buckets.values()) - RETAINED - width
+            self.buckets = {k: b for k, b in self.buckets.items() if b.start > oldest}
         self.late, self.since = late, since
 
     def apply_lines(self, lines: list[StreamLine], dropped: int) -> None:
@@ -66,12 +69,11 @@ class RemoteDashboard:
     def __init__(self, names: list[str], view: View, bucket: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.lock = threading.Lock()
-        self.replicas = {name: Replica(name, width=bucket) for name in names}
+        self.replicas = {name: Replica(width=bucket) for name in names}
         self.bucket = bucket
         self.clock = clock
         self._view = replace(view, window=view.window or RETAINED)
         self.on_view: list[Callable[[View], None]] = []   # connections resubscribe
-        self.generation = 0
         self.version = 0   # bumped by every change the panels would show
 
     @property
@@ -82,7 +84,6 @@ class RemoteDashboard:
         compile_filter(view.filter)   # a bad filter raises here and is never sent
         with self.lock:
             self._view = replace(view, window=view.window or RETAINED)
-            self.generation += 1
             self.version += 1
             for replica in self.replicas.values():
                 replica.lines.clear()

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from logtui.core.endpoints import template_expr
+from logtui.core.endpoints import with_endpoints
 from logtui.core.sketch import SMALLEST, LatencySketch, bin_index_expr
 from logtui.core.topk import TopK, summarise
 
@@ -121,23 +121,6 @@ def _by_bucket(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[Any, int
     for bucket, key, count in rows:
         grouped.setdefault(bucket, []).append((key, count))
     return grouped
-
-
-def endpoint_column(paths: pl.Series) -> pl.Series:
-    """Path templates, computed once per distinct path of the batch."""
-    distinct = paths.drop_nulls().unique()
-    templates = distinct.to_frame("path").select(template_expr(pl.col("path")))["path"]
-    return paths.replace_strict(distinct, templates, default=None,
-                                return_dtype=pl.String).alias("endpoint")
-
-
-def with_endpoints(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with its `endpoint` column filled. The pipeline does this once per event,
-    so that recounting retained events for a new view does not template every path again."""
-    if "endpoint" in frame.columns and (frame["endpoint"].null_count()
-                                        == frame["path"].null_count()):
-        return frame
-    return frame.with_columns(endpoint_column(frame["path"]))
 
 
 def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:

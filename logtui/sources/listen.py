@@ -103,13 +103,16 @@ class ForwardListener:
                     continue
                 source = self.sources.get(tag) or self.sources.setdefault(
                     tag, self.pipeline.source(tag))
-                batch = source.records([event.record for event in events],
-                                       [event.time for event in events])
-                # the sink may wait for room: in a thread, so the loop serves on meanwhile
-                await asyncio.to_thread(self.sink, batch)
+                # parsed (polars, mostly outside the GIL) and handed to the sink, which may
+                # wait for room, in a thread: the loop reads and acks meanwhile
+                await asyncio.to_thread(self._parse, source, events)
             for flushed in waiting:
                 flushed.set_result(None)
         self.flusher = None
+
+    def _parse(self, source: Source, events: list[Event]) -> None:
+        self.sink(source.records([event.record for event in events],
+                                 [event.time for event in events]))
 
     def state(self) -> SourceState:
         stats = self.server.stats

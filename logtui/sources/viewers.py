@@ -70,8 +70,11 @@ class Hub:
                 self.shadow.add(records)
                 self.shadow_version += 1
 
-    def shadow_wire(self) -> tuple[int, dict[str, Any]]:
+    def shadow_wire(self, known: int) -> tuple[int, dict[str, Any] | None]:
+        """The shadow board's version and, when it is not `known`, the board itself."""
         with self.lock:
+            if self.shadow_version == known:
+                return known, None
             return self.shadow_version, self.shadow.to_wire()
 
     def join(self, view: View, bucket: float) -> Dashboard:
@@ -225,22 +228,26 @@ class ViewerServer:
                 await sender
 
     async def _send(self, viewer: Dashboard, writer: asyncio.StreamWriter) -> None:
-        generation, shadow_version = -1, 0
+        shadow_version = 0
         while True:
-            full = viewer.generation != generation
-            generation = viewer.generation
-            buckets, lines, dropped = await asyncio.to_thread(viewer.changes, bucket_to_wire, full)
-            messages = [encode("stats", {"width": viewer.bucket, "replace": full,
-                                         "buckets": buckets, "late": viewer.stats.late,
-                                         "since": viewer.filtered_since})]
-            if lines or dropped:
-                messages.append(encode("lines", {"lines": lines_to_wire(lines),
-                                                 "dropped": dropped}))
+            # counted and encoded in a thread: the loop serves every viewer meanwhile
+            messages = await asyncio.to_thread(_view_messages, viewer)
             messages.append(encode("sources", sources_to_wire(self.hub.sources)))
-            version, board = self.hub.shadow_wire()
-            if version != shadow_version:
+            shadow_version, board = self.hub.shadow_wire(shadow_version)
+            if board is not None:
                 messages.append(encode("shadow", board))
-                shadow_version = version
             writer.write(b"".join(messages))
             await writer.drain()   # a slow viewer waits here, and only it
             await asyncio.sleep(self.send_every)
+
+
+def _view_messages(viewer: Dashboard) -> list[bytes]:
+    """A viewer's statistics and lines since the last call, encoded."""
+    update = viewer.changes(bucket_to_wire)
+    messages = [encode("stats", {"width": viewer.bucket, "replace": update.full,
+                                 "buckets": update.buckets, "late": update.late,
+                                 "since": update.since})]
+    if update.lines or update.dropped:
+        messages.append(encode("lines", {"lines": lines_to_wire(update.lines),
+                                         "dropped": update.dropped}))
+    return messages

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from logtui.core.address import parse_endpoint
 from logtui.core.event import Event
 from logtui.sources.forward import ForwardServer
 from shadow.forward import ForwardSender
@@ -98,18 +97,3 @@ def test_the_sender_reconnects_and_bounds_what_waits() -> None:
 
     run(scenario())
     assert [e.record["id"] for e in received] == ["0", "1", "2", "3", "4", "8"]
-
-
-@pytest.mark.parametrize(("text", "default", "expected"), [
-    ("127.0.0.1:24224", None, ("127.0.0.1", 24224)), ("[::1]:24224", None, ("::1", 24224)),
-    ("8080", "", ("", 8080)), (":8080", "", ("", 8080)),
-    ("logs.example:0", None, ("logs.example", 0)),
-])
-def test_addresses(text: str, default: str | None, expected: tuple[str, int]) -> None:
-    assert parse_endpoint(text, default_host=default) == expected
-
-
-@pytest.mark.parametrize("text", ["24224", "host:", "host:http", "host:70000"])
-def test_bad_addresses(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_endpoint(text, default_host=None)

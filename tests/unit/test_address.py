@@ -12,7 +12,8 @@ def test_endpoints() -> None:
     assert parse_endpoint("127.0.0.1:0", None) == ("127.0.0.1", 0)
 
 
-@pytest.mark.parametrize("text", ["", "port", "1:2:3", "host:99999", "host:-1", "host:"])
+@pytest.mark.parametrize("text", ["", "port", "1:2:3", "host:99999", "host:-1", "host:",
+                                  "host:http"])
 def test_bad_endpoints_say_why(text: str) -> None:
     with pytest.raises(AddressError, match=repr(text).replace("[", r"\[")):
         parse_endpoint(text, "0.0.0.0")

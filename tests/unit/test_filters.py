@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logtui.core.endpoints import with_endpoints
 from logtui.core.event import SCHEMA, conform
 from logtui.core.filters import (
     Filter,
@@ -389,8 +390,8 @@ def test_drill_down_narrows_and_drill_up_restores(frame: pl.DataFrame, text: str
 
 
 def test_endpoint_terms_match_path_templates() -> None:
-    frame = conform(pl.DataFrame({"path": ["/users/1", "/users/22?page=2", "/a", None],
-                                  "parsed": [True] * 4}))
+    frame = with_endpoints(conform(pl.DataFrame({
+        "path": ["/users/1", "/users/22?page=2", "/a", None], "parsed": [True] * 4})))
     term = term_for("endpoint", "/users/{id}")
     assert compile_filter(term).mask(frame).to_list() == [True, True, False, False]
     assert compile_filter("endpoint:/users/*").mask(frame).to_list() == [True, True, False, False]
