@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import msgspec
 
 from logtui.core.event import Event
 
@@ -170,6 +171,15 @@ def _unpack_options(unicode_errors: str) -> dict[str, Any]:
             "unicode_errors": unicode_errors}
 
 
+def _fast_ext_hook(code: int, data: memoryview) -> Any:
+    return _ext_hook(code, bytes(data))
+
+
+# msgspec builds the same objects as msgpack's strict decoder at about twice the speed
+# (its C decoder caches short map keys). It knows no "surrogateescape" or "replace" and
+# no partial input: whatever it refuses goes to msgpack, which says what is wrong.
+_FAST = msgspec.msgpack.Decoder(ext_hook=_fast_ext_hook)
+_FAST_ERRORS = (msgspec.DecodeError, ValueError, TypeError)   # invalid UTF-8 is a ValueError
 _STRICT = _unpack_options("strict")
 # Raw bytes sent as msgpack str (Fluent Bit's salt, Fluentd's str32 payload) survive this
 # and are recovered exactly by `.encode("utf-8", "surrogateescape")`.
@@ -181,6 +191,10 @@ _UNPACK_ERRORS = (ValueError, TypeError, msgpack.UnpackException)
 
 def _unpack(data: bytes | bytearray) -> tuple[Any, bool]:
     """One whole frame; the flag says whether a str held invalid UTF-8."""
+    try:
+        return _FAST.decode(data), False
+    except _FAST_ERRORS:
+        pass
     try:
         return msgpack.unpackb(data, **_STRICT), False
     except UnicodeDecodeError:
@@ -385,7 +399,8 @@ class ForwardDecoder(_FrameSplitter):
     def _packed(self, tag: str, payload: bytes | str, message: list[Any], size: int) -> Frame:
         if len(message) > 3:
             raise ForwardProtocolError("PackedForward mode: expected [tag, bin, option?]")
-        chunk, signal, compressed = _options(message[2] if len(message) == 3 else None)
+        option = message[2] if len(message) == 3 else None
+        chunk, signal, compressed = _options(option)
         if signal:
             return Events(tag, [], chunk, size, signal)
         # Fluentd's out_forward sends the packed entries as str32, even when gzipped.
@@ -396,7 +411,8 @@ class ForwardDecoder(_FrameSplitter):
                 return Dropped(f"entries inflate past {self.max_decompressed_bytes} bytes",
                                size)
             data = inflated
-        return Events(tag, self._entries(tag, _unpack_stream(data)), chunk, size)
+        entries = _unpack_stream(data, option and option.get("size"))
+        return Events(tag, self._entries(tag, entries), chunk, size)
 
     def _entries(self, tag: str, items: Iterable[Any]) -> list[ForwardEvent]:
         events = []
@@ -474,8 +490,17 @@ def _ping(message: list[Any]) -> Ping:
                 _raw(password_digest or b"", "PING password digest"))
 
 
-def _unpack_stream(data: bytes | bytearray) -> list[Any]:
-    """The concatenated [time, record] entries of a PackedForward payload."""
+def _unpack_stream(data: bytes | bytearray, size: Any = None) -> list[Any]:
+    """The concatenated [time, record] entries of a PackedForward payload. `size` is the
+    sender's count of entries (option `size`), used when it is right."""
+    if type(size) is not int or not 0 < size < 1 << 32:
+        size = _count_entries(data)
+    if size is not None:
+        # one C call for the whole payload: the entries, behind an array32 header
+        try:
+            return _FAST.decode(b"\xdd" + size.to_bytes(4, "big") + data)
+        except _FAST_ERRORS:
+            pass   # a wrong size, invalid UTF-8 or broken bytes: see below
     for options in (_STRICT, _REPLACED):
         unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1), **options)
         unpacker.feed(data)
@@ -493,6 +518,22 @@ def _unpack_stream(data: bytes | bytearray) -> list[Any]:
             raise ForwardProtocolError("truncated entry in packed entries")
         return items
     raise AssertionError("unreachable: 'replace' never fails on UTF-8")
+
+
+def _count_entries(data: bytes | bytearray) -> int | None:
+    """How many whole msgpack objects `data` holds, or None if it is not only those."""
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    count = 0
+    try:
+        while True:
+            unpacker.skip()
+            count += 1
+    except msgpack.OutOfData:
+        pass
+    except _UNPACK_ERRORS:
+        return None
+    return count if 0 < count < 1 << 32 else None
 
 
 class ReplyDecoder(_FrameSplitter):

@@ -18,7 +18,7 @@ from logtui.core.enrich import Enricher
 from logtui.core.event import conform
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
-from logtui.core.formats.records import JSON_ALIASES, records_frame
+from logtui.core.formats.records import JSON_ALIASES, records_frame, shapes_of
 
 
 def fill_times(frame: pl.DataFrame, fallback: float) -> pl.DataFrame:
@@ -70,25 +70,32 @@ class Source:
         A record that is only a log line in a `log` or `message` field (Fluent Bit's and
         Fluentd's tail inputs send those) is parsed as a line of this source's format."""
         self.lines += len(records)
-        # most senders parse their records: check for line fields before reading each one
-        carried = ([_line_of(record) for record in records]
-                   if any(not _LINE_KEYS.isdisjoint(record) for record in records)
-                   else [None] * len(records))
-        frame = records_frame(records, JSON_ALIASES).with_columns(
-            parsed=pl.lit(True), tag=pl.lit(self.tag),
-            line=pl.coalesce(pl.lit(pl.Series(carried, dtype=pl.String)), display_line()))
-        holders = frame.with_row_index("_row").filter(
-            pl.col("status").is_null() & pl.col("path").is_null()
-            & pl.Series([line is not None for line in carried]))
-        if not holders.is_empty():
-            rows = holders["_row"]
-            parsed = self.format.parse(holders["line"], self.tag).with_columns(_row=rows)
-            frame = (frame.with_row_index("_row").filter(~pl.col("_row").is_in(rows.implode()))
-                     .pipe(lambda rest: pl.concat([conform_rows(rest), conform_rows(parsed)]))
-                     .sort("_row").drop("_row"))
+        shapes = shapes_of(records)
+        frame = records_frame(records, JSON_ALIASES, shapes).with_columns(
+            parsed=pl.lit(True), tag=pl.lit(self.tag), line=display_line())
+        # most senders parse their records: look for line fields once per shape of record
+        if any(not _LINE_KEYS.isdisjoint(keys) for keys in shapes):
+            frame = self._parse_carried_lines(frame, [_line_of(record) for record in records])
         frame = conform(frame).with_columns(
             pl.col("time").fill_null(pl.Series(times, dtype=pl.Float64)))
         return self._finish(frame)
+
+    def _parse_carried_lines(self, frame: pl.DataFrame, carried: list[str | None]
+                             ) -> pl.DataFrame:
+        """`frame` with the line each record carries, and those records that are nothing
+        but a line replaced by the line parsed."""
+        frame = frame.with_columns(
+            line=pl.coalesce(pl.lit(pl.Series(carried, dtype=pl.String)), pl.col("line")))
+        holders = frame.with_row_index("_row").filter(
+            pl.col("status").is_null() & pl.col("path").is_null()
+            & pl.Series([line is not None for line in carried]))
+        if holders.is_empty():
+            return frame
+        rows = holders["_row"]
+        parsed = self.format.parse(holders["line"], self.tag).with_columns(_row=rows)
+        return (frame.with_row_index("_row").filter(~pl.col("_row").is_in(rows.implode()))
+                .pipe(lambda rest: pl.concat([conform_rows(rest), conform_rows(parsed)]))
+                .sort("_row").drop("_row"))
 
     def _finish(self, frame: pl.DataFrame) -> pl.DataFrame:
         if not frame.is_empty():
