@@ -30,9 +30,10 @@ from logtui.core.filters import compile_filter
 from logtui.core.forward import EventTime, ForwardDecoder, ReplyDecoder, pack_entries
 from logtui.core.pipeline import Pipeline, Source
 from logtui.core.stats import RollingStats
+from logtui.serve import ingest_round, wait_round
 from logtui.sources.forward import ForwardServer, Peer
 from logtui.sources.listen import ListenOptions
-from logtui.sources.live import FEED_WAIT, LiveSources
+from logtui.sources.live import LiveSources
 from logtui.sources.viewers import Hub
 
 TARGET_EVENTS_PER_S = 200_000   # the issue's target, on one core
@@ -137,7 +138,7 @@ class Counter:
 def serve_like_logtui() -> None:
     """`serve` mode: what `logtui serve` runs, with one viewer attached. The real
     ForwardListener (parses what arrives within 20 ms together, acks once it is queued),
-    polled by the serve loop into the Hub, where the viewer's dashboard folds each batch."""
+    read by serve's own rounds into the Hub, where the viewer's dashboard folds each batch."""
     pin(0)
     live = LiveSources([], Pipeline("auto", Enricher.default(), compile_filter("")),
                        from_start=False, last_lines=0, listen=ListenOptions("127.0.0.1", 0))
@@ -149,9 +150,9 @@ def serve_like_logtui() -> None:
 
     def loop() -> None:
         while not stop.is_set():
-            for batch in live.poll():
-                hub.ingest(batch)
-            live.wait(FEED_WAIT)
+            started = time.monotonic()
+            ingest_round(live, hub)
+            wait_round(live, started)
 
     thread = threading.Thread(target=loop)
     thread.start()

@@ -22,10 +22,29 @@ from logtui.core.filters import compile_filter
 from logtui.core.remote import RemoteDashboard
 from logtui.headless import emit
 from logtui.sources.connect import connect_all
-from logtui.sources.live import FEED_WAIT, LiveSources
+from logtui.sources.live import LiveSources
 from logtui.sources.viewers import Hub, ViewerServer
 
 STATUS_EVERY = 30.0   # seconds between serve's status lines
+# Viewers get an update every SEND_EVERY (0.5 s), and counting a batch for them costs a few
+# milliseconds whatever its size: counting what arrived each quarter second, rather than
+# at every change, keeps a quiet aggregator idle and makes a busy one 10 % faster
+# (bench/forward_ingest.py --modes serve: 150k -> 164k events/s).
+INGEST_EVERY = 0.25
+
+
+def ingest_round(live: LiveSources, hub: Hub) -> None:
+    """Hand the hub what the inputs have had since the last round."""
+    for batch in live.poll():
+        hub.ingest(batch)
+    hub.ingest_shadow(live.take_shadow())
+    hub.sources = live.states()
+
+
+def wait_round(live: LiveSources, started: float) -> None:
+    """Wait until INGEST_EVERY after `started`, unless an input has more to read at once."""
+    while (left := started + INGEST_EVERY - time.monotonic()) > 0 and not live.has_more:
+        live.wait(left)
 
 
 def _endpoint(flag: str, text: str, default_host: str) -> tuple[str, int]:
@@ -66,17 +85,15 @@ def run_serve(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
     try:
         with live:
             while True:
-                for batch in live.poll():
-                    hub.ingest(batch)
-                hub.ingest_shadow(live.take_shadow())
-                hub.sources = live.states()
-                if time.monotonic() >= next_status:
+                started = time.monotonic()
+                ingest_round(live, hub)
+                if started >= next_status:
                     error = viewers.last_error
                     print(f"logtui serve: {hub.events} events, {viewers.connected} viewers"
                           + (f" (last viewer error: {error})" if error else ""),
                           file=err, flush=True)
                     next_status += STATUS_EVERY
-                live.wait(FEED_WAIT)
+                wait_round(live, started)
     except KeyboardInterrupt:
         return 0
     finally:

@@ -121,8 +121,13 @@ class LiveSources:
         return (self.listener is None and bool(statuses)
                 and all(status.state == "closed" for status in statuses))
 
+    @property
+    def has_more(self) -> bool:
+        """A file stopped at its read budget: poll again without waiting."""
+        return self.tails.has_more
+
     def wait(self, timeout: float) -> None:
-        if not self.tails.has_more:
+        if not self.has_more:
             self.tails.wait(timeout)
 
     def close(self) -> None:
