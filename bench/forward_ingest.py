@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,15 @@ import polars as pl
 
 from logtui.core.dashboard import View
 from logtui.core.enrich import Enricher
-from logtui.core.event import Event
 from logtui.core.filters import compile_filter
-from logtui.core.forward import EventTime, ForwardDecoder, ReplyDecoder, pack_entries
+from logtui.core.forward import (
+    NS,
+    EventBatch,
+    EventTime,
+    ForwardDecoder,
+    ReplyDecoder,
+    pack_entries,
+)
 from logtui.core.pipeline import Pipeline, Source
 from logtui.core.stats import RollingStats
 from logtui.serve import ingest_round, wait_round
@@ -113,10 +118,10 @@ class Normaliser:
         self.stats = RollingStats(300, 10, clock=time.time)
         self.queued: list[pl.DataFrame] = []
 
-    def __call__(self, events: Sequence[Event], peer: Peer) -> None:
-        tag = events[0].tag
+    def __call__(self, events: EventBatch, peer: Peer) -> None:
+        tag = events.tag
         source = self.sources.get(tag) or self.sources.setdefault(tag, self.pipeline.source(tag))
-        self.queued.append(source.records([e.record for e in events], [e.time for e in events]))
+        self.queued.append(source.records(events.records, [t / NS for t in events.times_ns]))
         self.rows += len(events)
         if sum(batch.height for batch in self.queued) >= self.FOLD_EVERY:
             self.fold()
@@ -131,7 +136,7 @@ class Counter:
     def __init__(self) -> None:
         self.rows = 0
 
-    def __call__(self, events: Sequence[Event], peer: Peer) -> None:
+    def __call__(self, events: EventBatch, peer: Peer) -> None:
         self.rows += len(events)
 
 

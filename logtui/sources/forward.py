@@ -10,17 +10,17 @@ import socket
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from logtui.core.event import Event
 from logtui.core.forward import (
     MAX_BUFFER_BYTES,
     MAX_CHUNK_BYTES,
     MAX_DECOMPRESSED_BYTES,
     Dropped,
+    EventBatch,
     Events,
     ForwardDecoder,
     ForwardProtocolError,
@@ -33,7 +33,7 @@ from logtui.core.forward import (
 )
 
 Peer = tuple[str, int]
-OnEvents = Callable[[Sequence[Event], Peer], Awaitable[None] | None]
+OnEvents = Callable[[EventBatch, Peer], Awaitable[None] | None]
 READ_SIZE = 256 << 10
 HEARTBEAT_REPLY = b"\x00"   # what Fluentd's in_forward answers; out_forward only needs a reply
 UDP_BIND_ATTEMPTS = 8       # port 0: the free TCP port may be taken for UDP, then pick again
@@ -278,8 +278,8 @@ class ForwardServer:
             return
         if self.source_address_key is not None:
             key, address = self.source_address_key, peer[0]
-            for event in events:
-                event.record[key] = address
+            for record in events.records:
+                record[key] = address
         try:
             result = self.on_events(events, peer)
             if inspect.isawaitable(result):

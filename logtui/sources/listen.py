@@ -8,7 +8,7 @@ import asyncio
 import gc
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from logtui.core.dashboard import SourceState
-from logtui.core.event import Event
+from logtui.core.forward import NS, EventBatch
 from logtui.core.pipeline import Pipeline, Source
 from logtui.core.shadow import is_shadow
 from logtui.sources.forward import ForwardServer, Peer
@@ -56,7 +56,7 @@ class ForwardListener:
                                        daemon=True)
         self.events = 0
         self.listening = False
-        self.pending: dict[str, list[Event]] = {}
+        self.pending: dict[str, list[EventBatch]] = {}
         self.pending_events = 0
         self.waiting: list[asyncio.Future[None]] = []
         self.flusher: asyncio.Task[None] | None = None
@@ -77,10 +77,10 @@ class ForwardListener:
     def port(self) -> int:
         return self.server.port
 
-    async def _accept(self, events: Sequence[Event], peer: Peer) -> None:
+    async def _accept(self, events: EventBatch, peer: Peer) -> None:
         """Queue a sender's batch for the next parse. The sender gets its ack when this
         returns: at once, unless too much is queued, and then once the parse has room."""
-        self.pending.setdefault(events[0].tag, []).extend(events)
+        self.pending.setdefault(events.tag, []).append(events)
         self.pending_events += len(events)
         if self.flusher is None:
             self.flusher = asyncio.create_task(self._flush())
@@ -96,23 +96,25 @@ class ForwardListener:
         while self.pending:
             pending, waiting = self.pending, self.waiting
             self.pending, self.waiting, self.pending_events = {}, [], 0
-            for tag, events in pending.items():
-                self.events += len(events)
+            for tag, batches in pending.items():
+                records = [record for batch in batches for record in batch.records]
+                self.events += len(records)
                 if self.shadow_sink is not None and is_shadow(tag):
-                    self.shadow_sink([event.record for event in events])
+                    self.shadow_sink(records)
                     continue
                 source = self.sources.get(tag) or self.sources.setdefault(
                     tag, self.pipeline.source(tag))
+                times = [time_ns / NS for batch in batches for time_ns in batch.times_ns]
                 # parsed (polars, mostly outside the GIL) and handed to the sink, which may
                 # wait for room, in a thread: the loop reads and acks meanwhile
-                await asyncio.to_thread(self._parse, source, events)
+                await asyncio.to_thread(self._parse, source, records, times)
             for flushed in waiting:
                 flushed.set_result(None)
         self.flusher = None
 
-    def _parse(self, source: Source, events: list[Event]) -> None:
-        self.sink(source.records([event.record for event in events],
-                                 [event.time for event in events]))
+    def _parse(self, source: Source, records: list[dict[str, Any]], times: list[float]
+               ) -> None:
+        self.sink(source.records(records, times))
 
     def state(self) -> SourceState:
         stats = self.server.stats
