@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode
 import polars as pl
 
 from logtui.core.durations import DurationError, format_duration, parse_window
-from logtui.core.event import SCHEMA
+from logtui.core.event import SCHEMA, text_of
 from logtui.core.filters import Filter, compile_filter
 from logtui.core.shadow import ShadowBoard
 from logtui.core.stats import Bucket, RollingStats, fold
@@ -216,7 +216,7 @@ def stream_lines(frame: pl.DataFrame, limit: int) -> list[StreamLine]:
     time, tag, line, status, parsed = _STREAM_COLUMNS
     return [StreamLine(row[time], row[tag], row[line] or "", row[status], bool(row[parsed]),
                        row=row)
-            for row in frame.tail(limit).select(*SCHEMA).rows()]
+            for row in frame.tail(limit).with_columns(line=text_of()).select(*SCHEMA).rows()]
 
 
 # Where stream_lines finds a line's own fields in a row of SCHEMA's columns.

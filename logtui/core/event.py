@@ -18,7 +18,7 @@ NUMERIC_FIELDS = ("status", "bytes", "latency")
 SCHEMA: dict[str, pl.DataType] = {
     "tag": pl.String(),        # the source: file path, "-" for stdin, or a forward tag
     "time": pl.Float64(),      # seconds since the epoch (UTC)
-    "line": pl.String(),       # the raw text, for text search and the log stream
+    "line": pl.String(),       # the raw text (null for a record sent without one: text_of)
     "parsed": pl.Boolean(),    # False: the line matched no format (an "unparsed" event)
     "ip": pl.String(),
     "method": pl.String(),
@@ -35,6 +35,20 @@ SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),   # the path's template (/users/{id}), filled by the pipeline
     "fields": pl.String(),     # every other record field, as a JSON object (or null)
 }
+
+
+def text_of() -> pl.Expr:
+    """An event's text, for text search and the log stream: its line or, for a record
+    sent without one, its normalised fields in access-log order, then the rest as JSON.
+    Written out only when read: most forwarded records are counted and never shown, and
+    the text would double what the store keeps of them."""
+    request = pl.concat_str(pl.col("method"), pl.col("path"), separator=" ", ignore_nulls=True)
+    parts = [pl.col("ip"), pl.concat_str(pl.lit('"'), pl.when(request != "").then(request),
+                                          pl.lit('"')),
+             pl.col("status"), pl.col("bytes"), pl.col("latency"),
+             pl.concat_str(pl.lit('"'), pl.col("ua"), pl.lit('"')), pl.col("fields")]
+    written = pl.concat_str([p.cast(pl.String).fill_null("-") for p in parts], separator=" ")
+    return pl.coalesce(pl.col("line"), written)
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import polars as pl
 from polars.exceptions import PolarsError
 
-from logtui.core.event import NUMERIC_FIELDS
+from logtui.core.event import NUMERIC_FIELDS, text_of
 
 __all__ = ["FIELDS", "Filter", "FilterError", "add_term", "compile_filter", "remove_last_term",
            "term_for"]
@@ -377,9 +377,9 @@ class _Parser:
             self.index += 1  # the ')'
             return node
         if token.kind == "regex":
-            return Search(pl.col("line"), _checked_regex(token.text, token.start))
+            return Search(text_of(), _checked_regex(token.text, token.start))
         if token.key is None:
-            return Search(pl.col("line"), "(?i)" + _escape(token.text))
+            return Search(text_of(), "(?i)" + _escape(token.text))
         return _field_term(token, token.key)
 
 

@@ -71,8 +71,9 @@ class Source:
         Fluentd's tail inputs send those) is parsed as a line of this source's format."""
         self.lines += len(records)
         shapes = shapes_of(records)
+        # no `line`: text_of() writes one out when something reads it
         frame = records_frame(records, JSON_ALIASES, shapes).with_columns(
-            parsed=pl.lit(True), tag=pl.lit(self.tag), line=display_line())
+            parsed=pl.lit(True), tag=pl.lit(self.tag), line=pl.lit(None, dtype=pl.String))
         # most senders parse their records: look for line fields once per shape of record
         if any(not _LINE_KEYS.isdisjoint(keys) for keys in shapes):
             frame = self._parse_carried_lines(frame, [_line_of(record) for record in records])
@@ -84,8 +85,7 @@ class Source:
                              ) -> pl.DataFrame:
         """`frame` with the line each record carries, and those records that are nothing
         but a line replaced by the line parsed."""
-        frame = frame.with_columns(
-            line=pl.coalesce(pl.lit(pl.Series(carried, dtype=pl.String)), pl.col("line")))
+        frame = frame.with_columns(line=pl.Series(carried, dtype=pl.String))
         holders = frame.with_row_index("_row").filter(
             pl.col("status").is_null() & pl.col("path").is_null()
             & pl.Series([line is not None for line in carried]))
@@ -114,16 +114,6 @@ def _line_of(record: Mapping[str, Any]) -> str | None:
         if isinstance(value, str):
             return value.rstrip("\r\n")
     return None
-
-
-def display_line() -> pl.Expr:
-    """What the log stream shows and text search reads for a record without a line of
-    its own: its normalised fields in access-log order, then the rest as JSON."""
-    parts = [pl.col("ip"), pl.concat_str(pl.lit('"'), pl.col("method"), pl.lit(" "),
-                                          pl.col("path"), pl.lit('"'), ignore_nulls=True),
-             pl.col("status"), pl.col("bytes"), pl.col("latency"),
-             pl.concat_str(pl.lit('"'), pl.col("ua"), pl.lit('"')), pl.col("fields")]
-    return pl.concat_str([p.cast(pl.String).fill_null("-") for p in parts], separator=" ")
 
 
 def conform_rows(frame: pl.DataFrame) -> pl.DataFrame:

@@ -395,3 +395,21 @@ def test_endpoint_terms_match_path_templates() -> None:
     term = term_for("endpoint", "/users/{id}")
     assert compile_filter(term).mask(frame).to_list() == [True, True, False, False]
     assert compile_filter("endpoint:/users/*").mask(frame).to_list() == [True, True, False, False]
+
+
+def test_a_record_sent_without_a_line_is_searched_and_shown_by_its_written_out_text() -> None:
+    from logtui.core.dashboard import stream_lines
+    from logtui.core.enrich import Enricher
+    from logtui.core.pipeline import Pipeline
+
+    source = Pipeline("auto", Enricher(None, None), compile_filter("")).source("app")
+    frame = source.records([{"remote_addr": "10.0.0.1", "method": "GET", "path": "/cart",
+                             "status": 502, "user": "ada"},
+                            {"remote_addr": "10.0.0.2", "path": "/", "status": 200},
+                            {"msg": "started"}], [1.0, 2.0, 3.0])
+    assert frame["line"].to_list() == [None] * 3   # the store keeps no copy as text
+    assert compile_filter('"ada"').apply(frame)["path"].to_list() == ["/cart"]
+    assert compile_filter("/GET \\/cart/").apply(frame).height == 1
+    shown = [line.line for line in stream_lines(frame, 10)]
+    assert shown == ['10.0.0.1 "GET /cart" 502 - - - {"user":"ada"}', '10.0.0.2 "/" 200 - - - -',
+                     '- - - - - - {"msg":"started"}']
