@@ -197,13 +197,15 @@ Reply = Helo | Pong | Ack
 # -- decoding -------------------------------------------------------------------------------
 
 
-def _ext_hook(code: int, data: bytes, _seconds_ns: Callable[[bytes], tuple[int, ...]]
+def _ext_hook(code: int, data: bytes | memoryview,
+              _seconds_ns: Callable[[bytes | memoryview], tuple[int, ...]]
               = _TWO_UINT32.unpack) -> Any:
     # EventTime decodes to a (seconds, nanoseconds) tuple: msgpack arrays decode to lists,
     # so a tuple can only be this, and it is the cheapest thing to build once per event.
+    # msgpack hands over bytes, msgspec a memoryview.
     if code == EVENT_TIME_EXT and len(data) == 8:
         return _seconds_ns(data)
-    return msgpack.ExtType(code, data)
+    return msgpack.ExtType(code, bytes(data))
 
 
 def _unpack_options(unicode_errors: str) -> dict[str, Any]:
@@ -211,14 +213,10 @@ def _unpack_options(unicode_errors: str) -> dict[str, Any]:
             "unicode_errors": unicode_errors}
 
 
-def _fast_ext_hook(code: int, data: memoryview) -> Any:
-    return _ext_hook(code, bytes(data))
-
-
 # msgspec builds the same objects as msgpack's strict decoder at about twice the speed
 # (its C decoder caches short map keys). It knows no "surrogateescape" or "replace" and
 # no partial input: whatever it refuses goes to msgpack, which says what is wrong.
-_FAST = msgspec.msgpack.Decoder(ext_hook=_fast_ext_hook)
+_FAST = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
 _FAST_ERRORS = (msgspec.DecodeError, ValueError, TypeError)   # invalid UTF-8 is a ValueError
 _STRICT = _unpack_options("strict")
 # Raw bytes sent as msgpack str (Fluent Bit's salt, Fluentd's str32 payload) survive this

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -97,7 +98,7 @@ class ForwardListener:
             pending, waiting = self.pending, self.waiting
             self.pending, self.waiting, self.pending_events = {}, [], 0
             for tag, batches in pending.items():
-                records = [record for batch in batches for record in batch.records]
+                records = list(chain.from_iterable(batch.records for batch in batches))
                 self.events += len(records)
                 if self.shadow_sink is not None and is_shadow(tag):
                     self.shadow_sink(records)
