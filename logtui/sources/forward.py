@@ -225,7 +225,9 @@ class ForwardServer:
             handshake = ServerHandshake(self.shared_key, self.hostname, self.users)
             await self._send(writer, handshake.helo())
         while True:
-            data = await asyncio.wait_for(reader.read(READ_SIZE), limits.idle_timeout)
+            # asyncio.timeout, not wait_for: wait_for runs the read as a task of its own
+            async with asyncio.timeout(limits.idle_timeout):
+                data = await reader.read(READ_SIZE)
             if not data:
                 return
             for frame in decoder.feed(data):
@@ -233,7 +235,8 @@ class ForwardServer:
                     await self._authenticate(handshake, frame, writer)
                 else:
                     await self._frame(frame, writer, peer)
-            await asyncio.wait_for(writer.drain(), limits.idle_timeout)
+            async with asyncio.timeout(limits.idle_timeout):
+                await writer.drain()
 
     async def _authenticate(self, handshake: ServerHandshake, frame: Frame,
                             writer: asyncio.StreamWriter) -> None:
