@@ -141,9 +141,11 @@ class ForwardServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for attempt in range(UDP_BIND_ATTEMPTS):
+            # limit: the reader stops the socket at twice this buffered; at the default
+            # (64 KiB) it stopped and restarted it, an epoll change each, on every read
             self._server = await asyncio.start_server(
                 self._connection, self.host, self.requested_port, ssl=self.tls,
-                reuse_address=True)
+                reuse_address=True, limit=READ_SIZE)
             try:
                 self._udp, _ = await loop.create_datagram_endpoint(
                     lambda: _HeartbeatEcho(self.stats), local_addr=(self.host, self.port))
