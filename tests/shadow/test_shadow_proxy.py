@@ -289,6 +289,23 @@ def test_headers_stripped_and_set_for_staging(production: Upstream) -> None:
     assert proxy.stats.skipped["denied"] == 1
 
 
+def test_staging_cookies_are_not_kept_between_mirrored_requests(production: Upstream) -> None:
+    # Each replay carries its own client's headers only: a session cookie staging sets for
+    # one user must not ride along on the next user's request.
+    routes = {**staging_routes(),
+              "/same": lambda s: json_answer(USER, **{"X-Build": "1",
+                                                      "Set-Cookie": "session=ada; Path=/"})}
+    with Upstream(routes) as staging, running_proxy(production.url, staging.url) as proxy, \
+            httpx.Client(base_url=proxy.url, timeout=WAIT) as client:
+        client.get("/same")
+        proxy.settle(1)
+        client.get("/users/2", headers={"Cookie": "theme=dark"})
+        client.get("/users/3")
+        proxy.settle(3)
+    cookies = {seen.path: seen.headers.get("cookie") for seen in staging.seen}
+    assert cookies == {"/same": None, "/users/2": "theme=dark", "/users/3": None}
+
+
 def test_https_upstreams(tmp_path: Path, server_tls: ssl.SSLContext) -> None:
     tls = server_tls
     report = tmp_path / "diffs.jsonl"
