@@ -466,21 +466,17 @@ class ForwardDecoder(_FrameSplitter):
                 raise ForwardProtocolError("record: expected a map")
             # the common cases inline: this loop runs once per event
             if type(stamp) is tuple and stamp[0] and stamp[1] < NS:
-                times.append(stamp[0] * NS + stamp[1])
+                time_ns, meta = stamp[0] * NS + stamp[1], None
             elif type(stamp) is int and stamp > 0:
-                times.append(stamp * NS)
+                time_ns, meta = stamp * NS, None
             else:
                 time_ns, meta = self._time(stamp)
-                times.append(time_ns)
-                if meta is not None and metadata is None:
-                    metadata = [None] * len(records)
-                if metadata is not None:
-                    metadata.append(meta)
-                records.append(record)
-                continue
-            if metadata is not None:
-                metadata.append(None)
             records.append(record)
+            times.append(time_ns)
+            if meta is not None and metadata is None:
+                metadata = [None] * (len(records) - 1)
+            if metadata is not None:
+                metadata.append(meta)
         return EventBatch(tag, records, times, metadata)
 
     def _time(self, stamp: Any) -> tuple[int, dict[str, Any] | None]:
