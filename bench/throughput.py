@@ -77,13 +77,14 @@ def load_generate() -> Callable[..., None]:
     return module.generate
 
 
-def log_file(out: Path, lines: int) -> Path:
+def log_file(out: Path, lines: int, variety: str) -> Path:
     """The generated log for `lines`, reused when present (same seed, same bytes)."""
-    path = out / f"combined-{lines}-seed{SEED}.log"
+    suffix = "" if variety == "low" else f"-{variety}"
+    path = out / f"combined-{lines}-seed{SEED}{suffix}.log"
     if not path.exists():
         note(f"generating {path} ({lines:,} lines)...")
         partial = path.with_suffix(".partial")
-        load_generate()(partial, lines, "combined", SEED)
+        load_generate()(partial, lines, "combined", SEED, variety=variety)
         partial.replace(path)  # an interrupted run never leaves a short file to reuse
     return path
 
@@ -245,6 +246,13 @@ def main() -> int:
         default=BENCH / "out",
         help="where generated logs and reports go, reused (default: bench/out)",
     )
+    parser.add_argument(
+        "--variety",
+        choices=["low", "high"],
+        default="low",
+        help="distinct clients, URLs and agents in the generated log: low (the default, "
+        "5,000 clients) or high (a busy public site; see bench/generate.py)",
+    )
     args = parser.parse_args()
     if args.runs < 1 or any(n < 1 for n in args.lines):
         parser.error("--runs and --lines must be positive")
@@ -265,18 +273,19 @@ def main() -> int:
         )
     else:
         print("goaccess: not installed, so no comparison (apt-get install goaccess)")
+    print(f"generated combined logs, {args.variety} variety of clients, URLs and agents")
     print(f"medians of {args.runs} run(s); peak RSS is the child's own ru_maxrss (os.wait4)")
     print()
     sys.stdout.flush()  # the header first, then progress on stderr, then the table
 
     results: list[Result] = []
     for lines in sizes:
-        path = log_file(args.out, lines)
-        summary = args.out / f"logtui-{lines}.json"
+        path = log_file(args.out, lines, args.variety)
+        summary = args.out / f"logtui-{path.stem}.json"
         command = [*logtui_command(), "tail", str(path), "--once"]
         results.append(bench_tool("logtui", command, summary, summary, lines, path, args.runs))
         if goaccess:
-            report = args.out / f"goaccess-{lines}.json"
+            report = args.out / f"goaccess-{path.stem}.json"
             command = [
                 goaccess,
                 str(path),
