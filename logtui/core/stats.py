@@ -123,6 +123,11 @@ def _by_bucket(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[Any, int
     return grouped
 
 
+# The event columns fold reads; a caller that keeps batches to fold later keeps only these.
+FOLD_COLUMNS = tuple(dict.fromkeys(("time", "parsed", "bytes", "latency", "status", "bot",
+                                     "path", "endpoint", *TOP_DIMENSIONS.values())))
+
+
 def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
     """Aggregate a batch of events (with times) into buckets keyed by start // width.
 
