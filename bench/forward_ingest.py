@@ -26,7 +26,6 @@ from logtui.core.dashboard import View
 from logtui.core.enrich import Enricher
 from logtui.core.filters import compile_filter
 from logtui.core.forward import (
-    NS,
     EventBatch,
     EventTime,
     ForwardDecoder,
@@ -35,7 +34,7 @@ from logtui.core.forward import (
 )
 from logtui.core.pipeline import Pipeline, Source
 from logtui.core.stats import RollingStats
-from logtui.serve import ingest_round, wait_round
+from logtui.serve import wait_round
 from logtui.sources.forward import ForwardServer, Peer
 from logtui.sources.listen import ListenOptions
 from logtui.sources.live import LiveSources
@@ -121,7 +120,7 @@ class Normaliser:
     def __call__(self, events: EventBatch, peer: Peer) -> None:
         tag = events.tag
         source = self.sources.get(tag) or self.sources.setdefault(tag, self.pipeline.source(tag))
-        self.queued.append(source.records(events.records, [t / NS for t in events.times_ns]))
+        self.queued.append(source.records(events.records, events.seconds))
         self.rows += len(events)
         if sum(batch.height for batch in self.queued) >= self.FOLD_EVERY:
             self.fold()
@@ -156,7 +155,7 @@ def serve_like_logtui() -> None:
     def loop() -> None:
         while not stop.is_set():
             started = time.monotonic()
-            ingest_round(live, hub)
+            live.hand_over(hub)
             wait_round(live, started)
 
     thread = threading.Thread(target=loop)

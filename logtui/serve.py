@@ -28,17 +28,8 @@ from logtui.sources.viewers import Hub, ViewerServer
 STATUS_EVERY = 30.0   # seconds between serve's status lines
 # Viewers get an update every SEND_EVERY (0.5 s), and counting a batch for them costs a few
 # milliseconds whatever its size: counting what arrived each quarter second, rather than
-# at every change, keeps a quiet aggregator idle and makes a busy one 10 % faster
-# (bench/forward_ingest.py --modes serve: 150k -> 164k events/s).
+# at every change, keeps a quiet aggregator idle and a busy one faster (bench/README.md).
 INGEST_EVERY = 0.25
-
-
-def ingest_round(live: LiveSources, hub: Hub) -> None:
-    """Hand the hub what the inputs have had since the last round."""
-    for batch in live.poll():
-        hub.ingest(batch)
-    hub.ingest_shadow(live.take_shadow())
-    hub.sources = live.states()
 
 
 def wait_round(live: LiveSources, started: float) -> None:
@@ -86,7 +77,7 @@ def run_serve(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
         with live:
             while True:
                 started = time.monotonic()
-                ingest_round(live, hub)
+                live.hand_over(hub)
                 if started >= next_status:
                     error = viewers.last_error
                     print(f"logtui serve: {hub.events} events, {viewers.connected} viewers"

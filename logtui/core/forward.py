@@ -105,6 +105,11 @@ class EventBatch(Sequence[ForwardEvent]):
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def seconds(self) -> list[float]:
+        """The events' times as seconds since the epoch (the pipeline's `time`)."""
+        return [time_ns / NS for time_ns in self.times_ns]
+
     @overload
     def __getitem__(self, index: int) -> ForwardEvent: ...
     @overload
@@ -132,11 +137,14 @@ class EventBatch(Sequence[ForwardEvent]):
 class Events:
     """Message, Forward or (Compressed)PackedForward: events of one tag."""
 
-    tag: str
     events: EventBatch
     chunk: bytes | None = None  # the `chunk` option, byte for byte: ack it after acceptance
     size: int = 0               # bytes of the frame on the wire
     signal: int = 0             # `fluent_signal`: non-zero = metrics/traces, entries skipped
+
+    @property
+    def tag(self) -> str:
+        return self.events.tag
 
     @property
     def ack_needed(self) -> bool:
@@ -217,7 +225,8 @@ def _unpack_options(unicode_errors: str) -> dict[str, Any]:
 # (its C decoder caches short map keys). It knows no "surrogateescape" or "replace" and
 # no partial input: whatever it refuses goes to msgpack, which says what is wrong.
 _FAST = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
-_FAST_ERRORS = (msgspec.DecodeError, ValueError, TypeError)   # invalid UTF-8 is a ValueError
+# msgspec.DecodeError is a ValueError; invalid UTF-8 raises UnicodeDecodeError, also one.
+_FAST_ERRORS = (ValueError, TypeError)
 _STRICT = _unpack_options("strict")
 # Raw bytes sent as msgpack str (Fluent Bit's salt, Fluentd's str32 payload) survive this
 # and are recovered exactly by `.encode("utf-8", "surrogateescape")`.
@@ -231,16 +240,21 @@ def _unpack(data: bytes | bytearray) -> tuple[Any, bool]:
     """One whole frame; the flag says whether a str held invalid UTF-8."""
     try:
         return _FAST.decode(data), False
+    except UnicodeDecodeError:
+        return _unpack_escaped(data), True   # every Fluentd str32 PackedForward frame
     except _FAST_ERRORS:
         pass
     try:
         return msgpack.unpackb(data, **_STRICT), False
     except UnicodeDecodeError:
-        pass
+        return _unpack_escaped(data), True
     except _UNPACK_ERRORS as exc:
         raise ForwardProtocolError(f"undecodable frame: {exc}") from None
+
+
+def _unpack_escaped(data: bytes | bytearray) -> Any:
     try:
-        return msgpack.unpackb(data, **_ESCAPED), True
+        return msgpack.unpackb(data, **_ESCAPED)
     except _UNPACK_ERRORS as exc:
         raise ForwardProtocolError(f"undecodable frame: {exc}") from None
 
@@ -421,7 +435,7 @@ class ForwardDecoder(_FrameSplitter):
                 stamp, record = _replace_invalid([stamp, record])
             time_ns, metadata = self._time(stamp)
             events = EventBatch(tag, [record], [time_ns], None if metadata is None else [metadata])
-        return Events(tag, events, chunk, size, signal)
+        return Events(events, chunk, size, signal)
 
     def _forward(self, tag: str, items: list[Any], message: list[Any], size: int,
                  dirty: bool) -> Events:
@@ -429,10 +443,10 @@ class ForwardDecoder(_FrameSplitter):
             raise ForwardProtocolError("Forward mode: expected [tag, [entries], option?]")
         chunk, signal, _ = _options(message[2] if len(message) == 3 else None)
         if signal:
-            return Events(tag, EventBatch(tag), chunk, size, signal)
+            return Events(EventBatch(tag), chunk, size, signal)
         if dirty:
             items = _replace_invalid(items)
-        return Events(tag, self._entries(tag, items), chunk, size)
+        return Events(self._entries(tag, items), chunk, size)
 
     def _packed(self, tag: str, payload: bytes | str, message: list[Any], size: int) -> Frame:
         if len(message) > 3:
@@ -440,7 +454,7 @@ class ForwardDecoder(_FrameSplitter):
         option = message[2] if len(message) == 3 else None
         chunk, signal, compressed = _options(option)
         if signal:
-            return Events(tag, EventBatch(tag), chunk, size, signal)
+            return Events(EventBatch(tag), chunk, size, signal)
         # Fluentd's out_forward sends the packed entries as str32, even when gzipped.
         data: bytes | bytearray = _raw(payload, "entries")
         if compressed:
@@ -450,7 +464,7 @@ class ForwardDecoder(_FrameSplitter):
                                size)
             data = inflated
         entries = _unpack_stream(data, option and option.get("size"))
-        return Events(tag, self._entries(tag, entries), chunk, size)
+        return Events(self._entries(tag, entries), chunk, size)
 
     def _entries(self, tag: str, items: Iterable[Any]) -> EventBatch:
         records: list[dict[str, Any]] = []
@@ -534,16 +548,17 @@ def _ping(message: list[Any]) -> Ping:
 
 def _unpack_stream(data: bytes | bytearray, size: Any = None) -> list[Any]:
     """The concatenated [time, record] entries of a PackedForward payload. `size` is the
-    sender's count of entries (option `size`), used when it is right."""
-    if type(size) is not int or not 0 < size < 1 << 32:
-        size = _count_entries(data)
-    if size is not None:
+    sender's count of entries (option `size`, which Fluentd and Fluent Bit send)."""
+    passes = (_STRICT, _REPLACED)
+    if type(size) is int and 0 < size < 1 << 32:
         # one C call for the whole payload: the entries, behind an array32 header
         try:
             return _FAST.decode(b"\xdd" + size.to_bytes(4, "big") + data)
+        except UnicodeDecodeError:
+            passes = (_REPLACED,)
         except _FAST_ERRORS:
-            pass   # a wrong size, invalid UTF-8 or broken bytes: see below
-    for options in (_STRICT, _REPLACED):
+            pass   # a wrong size or broken bytes: msgpack finds which
+    for options in passes:
         unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1), **options)
         unpacker.feed(data)
         items = []
@@ -560,22 +575,6 @@ def _unpack_stream(data: bytes | bytearray, size: Any = None) -> list[Any]:
             raise ForwardProtocolError("truncated entry in packed entries")
         return items
     raise AssertionError("unreachable: 'replace' never fails on UTF-8")
-
-
-def _count_entries(data: bytes | bytearray) -> int | None:
-    """How many whole msgpack objects `data` holds, or None if it is not only those."""
-    unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1))
-    unpacker.feed(data)
-    count = 0
-    try:
-        while True:
-            unpacker.skip()
-            count += 1
-    except msgpack.OutOfData:
-        pass
-    except _UNPACK_ERRORS:
-        return None
-    return count if 0 < count < 1 << 32 else None
 
 
 class ReplyDecoder(_FrameSplitter):

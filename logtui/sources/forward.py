@@ -237,8 +237,7 @@ class ForwardServer:
                     await self._authenticate(handshake, frame, writer)
                 else:
                     await self._frame(frame, writer, peer)
-            async with asyncio.timeout(limits.idle_timeout):
-                await writer.drain()
+            await self._drain(writer)
 
     async def _authenticate(self, handshake: ServerHandshake, frame: Frame,
                             writer: asyncio.StreamWriter) -> None:
@@ -302,4 +301,8 @@ class ForwardServer:
 
     async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.write(data)
-        await asyncio.wait_for(writer.drain(), self.limits.idle_timeout)
+        await self._drain(writer)
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        async with asyncio.timeout(self.limits.idle_timeout):
+            await writer.drain()

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from logtui.core.dashboard import SourceState
-from logtui.core.forward import NS, EventBatch
+from logtui.core.forward import EventBatch
 from logtui.core.pipeline import Pipeline, Source
 from logtui.core.shadow import is_shadow
 from logtui.sources.forward import ForwardServer, Peer
@@ -38,6 +38,10 @@ class ListenOptions:
     port: int
     shared_key: str | None = None
     tls: ssl.SSLContext | None = None
+
+
+def _records(batches: list[EventBatch]) -> list[dict[str, Any]]:
+    return list(chain.from_iterable(batch.records for batch in batches))
 
 
 class ForwardListener:
@@ -98,24 +102,22 @@ class ForwardListener:
             pending, waiting = self.pending, self.waiting
             self.pending, self.waiting, self.pending_events = {}, [], 0
             for tag, batches in pending.items():
-                records = list(chain.from_iterable(batch.records for batch in batches))
-                self.events += len(records)
+                self.events += sum(len(batch) for batch in batches)
                 if self.shadow_sink is not None and is_shadow(tag):
-                    self.shadow_sink(records)
+                    self.shadow_sink(_records(batches))
                     continue
                 source = self.sources.get(tag) or self.sources.setdefault(
                     tag, self.pipeline.source(tag))
-                times = [time_ns / NS for batch in batches for time_ns in batch.times_ns]
-                # parsed (polars, mostly outside the GIL) and handed to the sink, which may
-                # wait for room, in a thread: the loop reads and acks meanwhile
-                await asyncio.to_thread(self._parse, source, records, times)
+                # joined, parsed (polars, mostly outside the GIL) and handed to the sink,
+                # which may wait for room, in a thread: the loop reads and acks meanwhile
+                await asyncio.to_thread(self._parse, source, batches)
             for flushed in waiting:
                 flushed.set_result(None)
         self.flusher = None
 
-    def _parse(self, source: Source, records: list[dict[str, Any]], times: list[float]
-               ) -> None:
-        self.sink(source.records(records, times))
+    def _parse(self, source: Source, batches: list[EventBatch]) -> None:
+        seconds = list(chain.from_iterable(batch.seconds for batch in batches))
+        self.sink(source.records(_records(batches), seconds))
 
     def state(self) -> SourceState:
         stats = self.server.stats

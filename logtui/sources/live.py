@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import polars as pl
 
@@ -56,6 +56,14 @@ class Backlog:
             self.ready.notify_all()
 
 
+class Consumer(Protocol):
+    """Where live inputs go: the dashboard, or `serve`'s hub."""
+
+    def ingest(self, frame: pl.DataFrame) -> None: ...
+    def ingest_shadow(self, records: list[dict[str, Any]]) -> None: ...
+    def update_sources(self, states: Iterable[SourceState]) -> None: ...
+
+
 class LiveSources:
     """Files, standard input and (with `listen`) forwarded events, as event batches."""
 
@@ -79,6 +87,14 @@ class LiveSources:
             except BaseException:
                 self.tails.close()
                 raise
+
+    def hand_over(self, consumer: Consumer) -> None:
+        """What the inputs have had since the last call, with the shadow comparison
+        records and the inputs' states."""
+        for batch in self.poll():
+            consumer.ingest(batch)
+        consumer.ingest_shadow(self.take_shadow())
+        consumer.update_sources(self.states())
 
     def poll(self) -> list[pl.DataFrame]:
         """New events of every input since the last call, one batch per input."""
@@ -127,8 +143,9 @@ class LiveSources:
         return self.tails.has_more
 
     def wait(self, timeout: float) -> None:
-        if not self.has_more:
-            self.tails.wait(timeout)
+        """Until an input may have changed, or `timeout` passes (not at all when a file
+        has more to read at once)."""
+        self.tails.wait(timeout)
 
     def close(self) -> None:
         self.tails.close()
@@ -156,10 +173,7 @@ def dashboard_feeder(paths: list[str], pipeline: Pipeline, *, from_start: bool, 
     def feed(dashboard: Dashboard, stop: threading.Event) -> None:
         with live:
             while not stop.is_set():
-                for batch in live.poll():
-                    dashboard.ingest(batch)
-                dashboard.ingest_shadow(live.take_shadow())
-                dashboard.update_sources(live.states())
+                live.hand_over(dashboard)
                 live.wait(FEED_WAIT)
 
     return feed

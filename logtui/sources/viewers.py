@@ -15,7 +15,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,9 @@ class Hub:
             self.events += frame.height
             for viewer in list(self.viewers):
                 viewer.observe(frame, position)
+
+    def update_sources(self, states: Iterable[SourceState]) -> None:
+        self.sources = list(states)
 
     def ingest_shadow(self, records: list[dict[str, Any]]) -> None:
         if records:
