@@ -151,27 +151,31 @@ def serve_like_logtui() -> None:
     assert live.listener is not None
     print(live.listener.port, flush=True)
     stop = threading.Event()
+    counted_at = [0.0]   # monotonic time of the last round that gave the hub events
 
     def loop() -> None:
         while not stop.is_set():
-            started = time.monotonic()
+            started, before = time.monotonic(), hub.events
             live.hand_over(hub)
+            if hub.events > before:
+                counted_at[0] = time.monotonic()
             wait_round(live, started)
 
     thread = threading.Thread(target=loop)
     thread.start()
     sys.stdin.read()
-    # acks go out once events are queued for the parse: let the last ones through
+    # acks go out once events are queued for the parse: the rest is counted after the last
+    # ack, and done_at puts that time into the figure
     deadline = time.monotonic() + 30
     while hub.events < live.listener.server.stats.events and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.001)
     stop.set()
     thread.join()
     live.close()
     counted = viewer.snapshot()["total"]
     print(json.dumps({"rows": hub.events, "events": live.listener.events, "counted": counted,
                       "malformed": live.listener.server.stats.malformed,
-                      "peak_rss_mib": peak_rss_mib()}), flush=True)
+                      "done_at": counted_at[0], "peak_rss_mib": peak_rss_mib()}), flush=True)
 
 
 async def serve(mode: str) -> None:
@@ -183,18 +187,22 @@ async def serve(mode: str) -> None:
     print(server.port, flush=True)
     await asyncio.to_thread(sys.stdin.read)
     await server.close()
+    done_at = 0.0   # counting: everything was done by the last ack
     if isinstance(on_events, Normaliser):
-        on_events.fold()
+        on_events.fold()   # what is left after the last ack
+        done_at = time.monotonic()
     print(json.dumps({"rows": on_events.rows, "events": server.stats.events,
-                      "malformed": server.stats.malformed, "peak_rss_mib": peak_rss_mib()}),
-          flush=True)
+                      "malformed": server.stats.malformed, "done_at": done_at,
+                      "peak_rss_mib": peak_rss_mib()}), flush=True)
 
 
 # -- the sender -----------------------------------------------------------------------------
 
 
-async def send(port: int, batches: list[bytes], frames: int, batch: int) -> float:
-    """Send `frames` frames on one connection, pipelined; seconds until the last ack."""
+async def send(port: int, batches: list[bytes], frames: int, batch: int
+               ) -> tuple[float, float]:
+    """Send `frames` frames on one connection, pipelined: when the first was sent and
+    when the last ack came (time.monotonic, which every process on the machine shares)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     replies = ReplyDecoder()
 
@@ -206,16 +214,16 @@ async def send(port: int, batches: list[bytes], frames: int, batch: int) -> floa
                 raise ConnectionError(f"server closed after {acked} acks")
             acked += len(replies.feed(data))
 
-    started = time.perf_counter()
+    started = time.monotonic()
     acks = asyncio.create_task(read_acks())
     for number in range(frames):
         writer.write(frame(batches[number % len(batches)], batch, number))
         await writer.drain()
     await acks
-    elapsed = time.perf_counter() - started
+    acked = time.monotonic()
     writer.close()
     await writer.wait_closed()
-    return elapsed
+    return started, acked
 
 
 def run_server(mode: str, events: int, batch: int, batches: list[bytes]) -> tuple[float, dict]:
@@ -225,9 +233,11 @@ def run_server(mode: str, events: int, batch: int, batches: list[bytes]) -> tupl
     try:
         port = int(server.stdout.readline())
         pin(1)
-        seconds = asyncio.run(send(port, batches, events // batch, batch))
+        started, acked = asyncio.run(send(port, batches, events // batch, batch))
         server.stdin.close()
         report = json.loads(server.stdout.readline())
+        # until the last ack, or until the server had counted what was acked, if later
+        seconds = max(acked, report["done_at"]) - started
     finally:
         server.wait(timeout=60)
     if report["rows"] != events // batch * batch or report["malformed"]:
@@ -261,7 +271,9 @@ def main() -> None:
              "process pinned to one core, on_events only counts; normalise: on_events parses "
              "and enriches each frame's records alone, folding every 10,000; serve: what "
              "`logtui serve` runs with one viewer (the real listener, which parses what "
-             "arrives within 20 ms together, and the viewer's fold), pinned to one core")
+             "arrives within 20 ms together, and the viewer's fold), pinned to one core. "
+             "Each is timed from the first frame sent to the last ack or, when later, to "
+             "when the server had counted every event acked")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "serve":
