@@ -78,10 +78,9 @@ class LogtuiApp(App[None]):
         self.paused = False
         self.view_changes = 0     # view changes still being counted in workers
         self.shown_version, self.shown_at = -1, 0.0
-        self.panels_at = 0.0                  # when the panels were last repainted
-        self.panels_view: object = None       # and for which view
-        self.panels_stale = False             # a snapshot since then left them as they were
-        self.latest: dict[str, Any] | None = None
+        self.latest: dict[str, Any] | None = None          # the newest snapshot shown
+        self.panels_shown: dict[str, Any] | None = None    # the one the panels show
+        self.panels_at = 0.0                                # and when they showed it
         self.shown_taken = 0.0                # when the snapshot on screen was taken
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -143,7 +142,8 @@ class LogtuiApp(App[None]):
             return
         now = time.monotonic()
         if (self.dashboard.version != self.shown_version or now - self.shown_at >= IDLE_REFRESH
-                or (self.panels_stale and now - self.panels_at >= PANEL_REFRESH)):
+                or (self.latest is not self.panels_shown
+                    and now - self.panels_at >= PANEL_REFRESH)):
             self.shown_version, self.shown_at = self.dashboard.version, now
             self.take_snapshot()
 
@@ -160,12 +160,13 @@ class LogtuiApp(App[None]):
         self.shown_taken = taken
         self.latest = snapshot
         now = time.monotonic()
-        self.panels_stale = (snapshot["view"] == self.panels_view
-                             and now - self.panels_at < PANEL_REFRESH)
+        painted = self.panels_shown
         with self.batch_update():
             self.query_one(LogStream).show(snapshot["stream"])
-            if not self.panels_stale:
-                self.panels_at, self.panels_view = now, snapshot["view"]
+            # a new view at once, the same view at most every PANEL_REFRESH
+            if (painted is None or snapshot["view"] != painted["view"]
+                    or now - self.panels_at >= PANEL_REFRESH):
+                self.panels_shown, self.panels_at = snapshot, now
                 self.show_panels(snapshot)
 
     def show_panels(self, snapshot: dict[str, Any]) -> None:

@@ -147,7 +147,7 @@ def plain(cell: object) -> str:
 def table(app: LogtuiApp, selector: str) -> list[list[str]]:
     """A panel table's cells as the user reads them."""
     widget = app.query_one(f"{selector} DrillTable", DrillTable)
-    return [[plain(cell) for cell in widget.get_row_at(row)] for row in range(widget.row_count)]
+    return [[plain(cell) for cell in row] for row in widget.rows]
 
 
 def summary(app: LogtuiApp) -> str:

@@ -40,9 +40,12 @@ def test_coming_back_to_a_view_counts_only_what_arrived_and_matches_a_recount() 
     board.ingest(parts[0])
     board.set_filter("status:>=400")
     assert list(board.kept) == [("", "all")]
+    left = board.kept[("", "all")]
     board.ingest(parts[1])
     board.set_filter("")                       # back: parts[1] is counted into the kept view
     assert list(board.kept) == [("status:>=400", "all")]
+    assert board.stats is left.stats           # the kept counts, not a recount
+    assert board.counted_through == board.store.added
     assert shown(board) == afresh(board)
     board.ingest(parts[2])
     board.set_filter("status:>=400")

@@ -72,15 +72,14 @@ class DrillTable(CursorView):
         self.values: list[object] = []
         self.rows: list[tuple[Text, ...]] = []
         self.widths: list[int] = [len(name) for name in self.columns]
-        self._styles = (Style(), Style(), Style())   # base, header, cursor: see render_lines
+        self._header = tuple(Text(name) for name in self.columns)
+        # set once per repaint by render_lines, for every line it draws
+        self._styles = (Style(), Style(), Style())   # base, header, cursor
+        self._cell_widths = list(self.widths)
 
     @property
     def row_count(self) -> int:
         return len(self.rows)
-
-    def get_row_at(self, row: int) -> list[Text]:
-        """A row's cells as given (the first one uncut)."""
-        return list(self.rows[row])
 
     def show(self, rows: Sequence[tuple[object, Sequence[Cell]]]) -> None:
         """Replace the rows: (value drilled into, cells). The cursor stays where it was."""
@@ -114,16 +113,20 @@ class DrillTable(CursorView):
     # --- drawing ----------------------------------------------------------------------------
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # the styles once per repaint, not per line: each walks the DOM to resolve
+        # once per repaint, not per line: each style walks the DOM to resolve
         self._styles = (self.rich_style, self.get_component_rich_style("drill-table--header"),
                         self.get_component_rich_style("drill-table--cursor"))
+        # the first column is cut to the room the others leave (1 for a vertical scrollbar)
+        others = sum(w + 2 * PADDING for w in self.widths[1:])
+        room = max(6, self.size.width - others - 2 * PADDING - 1)
+        self._cell_widths = [min(room, self.widths[0]), *self.widths[1:]]
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         base, header, cursor = self._styles
         if y == 0:
-            return self._strip([Text(name) for name in self.columns], base + header, width)
+            return self._strip(self._header, base + header, width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.rows):
             return Strip.blank(width, base)
@@ -135,14 +138,12 @@ class DrillTable(CursorView):
         """One line: the first column left-aligned, cut to the room the others leave; the
         others (counts, shares) right-aligned. `over` (the cursor) goes over the cells'
         own styles."""
-        others = sum(w + 2 * PADDING for w in self.widths[1:])
-        room = max(6, width - others - 2 * PADDING - 1)   # 1 for a vertical scrollbar
         console = self.app.console
         line_style = base + over if over else base
         pad = Segment(" " * PADDING, line_style)
         segments: list[Segment] = []
         for column, (cell, cell_width) in enumerate(
-                zip(cells, [min(room, self.widths[0]), *self.widths[1:]], strict=True)):
+                zip(cells, self._cell_widths, strict=True)):
             text = cell.copy()
             text.truncate(cell_width, overflow="ellipsis")
             text.align("left" if column == 0 else "right", cell_width)
