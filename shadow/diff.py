@@ -15,9 +15,8 @@ from typing import Any
 from logtui.core.endpoints import template
 from logtui.core.shadow import VERDICTS
 
-# the verdicts, in the order reports and logtui's Shadow panel list them
+# the verdicts, most alarming first: the order reports and logtui's Shadow panel list them
 REGRESSION, DIFF, FIXED, BOTH_ERROR, SAME = VERDICTS
-# Most alarming first: the order reports list them in.
 
 # Headers that differ between any two answers by design (time, per-response ids, tracing,
 # caches) or only in framing (equal decoded bodies can be sent chunked, compressed or not).

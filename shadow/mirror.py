@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.cookiejar import Cookie, CookieJar
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -334,10 +334,7 @@ class _NoCookies(CookieJar):
     on the next user's replay. Each replay carries its own client's Cookie header only."""
 
     def extract_cookies(self, response: Any, request: Any) -> None:
-        pass
-
-    def set_cookie(self, cookie: Cookie) -> None:
-        pass
+        pass   # the one way httpx's client stores what a response set
 
 
 class Mirror:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -57,7 +56,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
     async def aclose(self) -> None:
         self._writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError, asyncio.CancelledError):
+        with contextlib.suppress(OSError, ssl.SSLError):   # a cancellation goes through
             await self._writer.wait_closed()
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
@@ -90,18 +89,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             reader, writer = await _within(timeout, asyncio.open_connection(
                 host, port, local_addr=(local_address, 0) if local_address else None,
                 limit=READ_LIMIT))
-        sock: socket.socket = writer.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # asyncio sets TCP_NODELAY itself
         for option in socket_options or ():
-            sock.setsockopt(*option)
-        return AsyncioStream(reader, writer)
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
-                                  ) -> httpcore.AsyncNetworkStream:
-        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
-            reader, writer = await _within(timeout, asyncio.open_unix_connection(
-                path, limit=READ_LIMIT))
+            writer.get_extra_info("socket").setsockopt(*option)
         return AsyncioStream(reader, writer)
 
     async def sleep(self, seconds: float) -> None:

@@ -211,6 +211,15 @@ def test_a_document_never_differs_from_itself(document: object) -> None:
     assert diff_replies(ok(document), ok(document), IgnoreRules()) == []
 
 
+@pytest.mark.parametrize(("key", "path"), [
+    ("a", "$.a"), ("_x1", "$._x1"), ("a-b", "$.a-b"), ("1a", '$["1a"]'),
+    ("\u00e9", '$["\\u00e9"]'), ("", '$[""]'), ("odd key", '$["odd key"]'),
+    ("a.b", '$["a.b"]')])
+def test_child_path_notation(key: str, path: str) -> None:
+    # a key that could be read as more than one step is quoted
+    assert child_path("$", key) == path
+
+
 @given(st.dictionaries(st.text(max_size=4), st.integers(), max_size=6),
        st.dictionaries(st.text(max_size=4), st.integers(), max_size=6))
 def test_differences_are_symmetric(left: dict[str, int], right: dict[str, int]) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from shadow_upstreams import closed_port
 
 from shadow.transport import AsyncioBackend, asyncio_transport
 
@@ -59,14 +59,10 @@ def test_keep_alive_connections_are_reused_and_a_closed_one_is_let_go() -> None:
 
 
 def test_failures_surface_as_httpx_errors() -> None:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        closed_port = unused.getsockname()[1]
-
     async def scenario() -> None:
         async with httpx.AsyncClient(transport=asyncio_transport()) as client:
             with pytest.raises(httpx.ConnectError):
-                await client.get(f"http://127.0.0.1:{closed_port}/")
+                await client.get(f"http://127.0.0.1:{closed_port()}/")
             async with server(answers=0, close_after=True) as (port, _):
                 with pytest.raises(httpx.RemoteProtocolError):
                     await client.get(f"http://127.0.0.1:{port}/")
