@@ -61,13 +61,13 @@ class BatchReader:
 
         # The first chunk runs alone so that format detection happens once, on the head;
         # a format with state between batches (W3C's #Fields) reads them all in order.
-        sequential = False
-        for lines in chunks:
-            self._fold([parse(lines)])
-            sequential = is_sequential(source.format)
-            break
-        for lines in chunks if sequential else ():
-            self._fold([parse(lines)])
+        first = next(chunks, None)
+        if first is None:
+            return splitter.truncated
+        self._fold([parse(first)])
+        if is_sequential(source.format):
+            for lines in chunks:
+                self._fold([parse(lines)])
         parsing: deque[Future[pl.DataFrame]] = deque()
         folding: deque[Future[dict[int, Bucket]]] = deque()
         parsed: list[pl.DataFrame] = []
@@ -77,6 +77,7 @@ class BatchReader:
             if sum(frame.height for frame in parsed) >= FOLD_ROWS or not parsing:
                 folding.append(self._fold_later(parsed[:]))
                 parsed.clear()
+            # merge in file order, and never more than one fold ahead
             while len(folding) > 1 or (folding and folding[0].done()):
                 self.stats.add_buckets(folding.popleft().result().values())
 
