@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,7 +30,7 @@ from shadow.diff import (
     check_pattern,
     endpoint_of,
 )
-from shadow.transport import asyncio_transport
+from shadow.transport import MirrorTransport
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MARKER = ("X-Shadow-Request", "1")
@@ -40,11 +39,8 @@ MARKER = ("X-Shadow-Request", "1")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade", "proxy-authorization", "host",
                         "content-length"})
-# httpx adds these when a request lacks them; the client did not send them, so neither do we.
-CLIENT_DEFAULTS = ("accept", "accept-encoding", "user-agent")
 SAMPLE_CHARS = 200
 MAX_FIELDS = 50
-IDLE_CONNECTION_EXPIRY = 1.0   # seconds a staging connection is kept unused (see Mirror)
 
 
 class ConfigError(ValueError):
@@ -328,13 +324,25 @@ def staging_headers(request: RequestSnapshot, config: MirrorConfig) -> list[tupl
     return [*kept, *config.set_headers, MARKER]
 
 
-class _NoCookies(CookieJar):
-    """A cookie jar that keeps nothing. httpx's client keeps the cookies responses set and
-    sends them with later requests: the session staging gives one user would ride along
-    on the next user's replay. Each replay carries its own client's Cookie header only."""
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
         pass   # the one way httpx's client stores what a response set
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """httpx's client, keeping no cookies. Its own keeps the cookies responses set and
+    sends them with later requests: the session staging gives one user would ride along
+    on the next user's replay. Each replay carries its own client's Cookie header only.
+    (A jar that stores nothing would do that too, but httpx still builds a urllib request
+    for it from every response: a tenth of the worker's time per replay.)"""
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return _NoCookies()
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        pass   # the client's constructor sets an empty jar: there is nothing to keep
 
 
 class Mirror:
@@ -343,22 +351,10 @@ class Mirror:
     def __init__(self, config: MirrorConfig) -> None:
         self.config = config
         self.comparator = Comparator(IgnoreRules(config.ignore))
-        # A connection for every exchange in flight, so none waits for the pool.
-        connections = config.max_in_flight * (2 if config.secondary else 1)
-        # Keep-alive limit = connection limit: with fewer, httpcore 1.0 may close an idle
-        # connection it has just handed to a waiting request, which then hangs until the
-        # timeout (encode/httpcore#1110) and would be reported as a staging timeout.
-        # Idle connections are let go after a second: httpcore checks every idle connection
-        # of the pool on every request, so the hundred left open by a burst made each
-        # mirrored request cost 1.7 ms of CPU instead of 0.6 ms (with anyio's streams, for
-        # the keep-alive default's five seconds); the worker shares the CPU with the proxy.
-        self._client = httpx.AsyncClient(
-            timeout=None, follow_redirects=False, cookies=_NoCookies(),
-            transport=asyncio_transport(
-                verify=config.verify,
-                limits=httpx.Limits(max_connections=connections,
-                                    max_keepalive_connections=connections,
-                                    keepalive_expiry=IDLE_CONNECTION_EXPIRY)))
+        # No timeout of httpx's own: `_send` bounds each exchange as a whole.
+        self._client = _CookielessClient(
+            timeout=None, follow_redirects=False,
+            transport=MirrorTransport(verify=config.verify))
 
     async def compare(self, request: RequestSnapshot, production: Production) -> dict[str, Any]:
         """The report record of one request: staging's answer next to production's."""
@@ -376,13 +372,11 @@ class Mirror:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.config.timeout):
-                outgoing = self._client.build_request(
+                # Built as it is, not by the client: that would add default headers
+                # (Accept, User-Agent...) the client never sent.
+                outgoing = httpx.Request(
                     request.method, upstream.url_for(request.path),
                     headers=staging_headers(request, self.config), content=request.body or None)
-                sent = {n.lower() for n, _ in request.headers}
-                for name in CLIENT_DEFAULTS:
-                    if name not in sent:
-                        del outgoing.headers[name]
                 response = await self._client.send(outgoing, stream=True)
                 try:
                     body, truncated = await _read_capped(response, self.config.max_body)

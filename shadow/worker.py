@@ -193,9 +193,12 @@ class MirrorWorker:
 
 def main(argv: Sequence[str]) -> None:
     """`python -m shadow.worker FD`: serve the proxy at the other end of socket FD."""
-    # Production first: a batch task never preempts the proxy when it wakes up, and at a
-    # lower priority it takes about a tenth of a busy core, which still finishes a full
-    # backlog long before any timeout; past the backlog cap the proxy drops and counts.
+    # Production first: a batch task never preempts the proxy when it wakes up. Its lower
+    # priority counts within its own session (the kernel's autogroup); measured, that gave
+    # production a lower p50 than the proxy's session at nice 10 (bench/shadow_latency.py:
+    # 1.04-1.15 against 1.13-1.18). SCHED_IDLE in the proxy's session did a little better
+    # still, but on a host with no idle core the worker would then stall and report staging
+    # timeouts that never happened. Past the backlog cap the proxy drops and counts.
     os.nice(NICENESS)
     if hasattr(os, "SCHED_BATCH"):
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))

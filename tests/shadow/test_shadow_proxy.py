@@ -279,12 +279,15 @@ def test_headers_stripped_and_set_for_staging(production: Upstream) -> None:
             running_proxy(production.url, staging.url, strip_header=["Authorization"],
                           set_header=["X-Env: staging"], deny=["/private/*"]) as proxy, \
             httpx.Client(base_url=proxy.url, timeout=WAIT) as client:
+        for default in ("accept", "accept-encoding", "user-agent"):
+            del client.headers[default]   # so that a mirror adding its own would show
         client.get("/same", headers={"Authorization": "Bearer prod", "X-Keep": "1"})
         client.get("/private/x")
         proxy.settle(1)
         [seen] = staging.seen
     assert "authorization" not in seen.headers and seen.headers["x-keep"] == "1"
     assert seen.headers["x-env"] == "staging"
+    assert set(seen.headers) - set(production.seen[0].headers) == {"x-env", "x-shadow-request"}
     assert production.seen[0].headers["authorization"] == "Bearer prod"
     assert proxy.stats.skipped["denied"] == 1
 

@@ -1,80 +1,220 @@
-"""The mirror's httpx transport on plain asyncio streams, against real loopback servers."""
+"""The mirror's httpx transport (asyncio protocol + h11), against real loopback servers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 from shadow_upstreams import closed_port
 
-from shadow.transport import AsyncioBackend, asyncio_transport
+from shadow.transport import HIGH_WATER, MirrorTransport
 
-RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def response(body: bytes, *headers: str) -> bytes:
+    head = ["HTTP/1.1 200 OK", f"content-length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def answering(*answers: bytes, close_after: int | None = None) -> Handler:
+    """Gives the answers in turn, whichever connection asks; closes a connection after
+    `close_after` answers, or else waits for the client to close it."""
+    queue = list(answers)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        while queue and served != close_after:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(queue.pop(0))
+            await writer.drain()
+            served += 1
+        if close_after is None:
+            await reader.read()
+    return handle
 
 
 @contextlib.asynccontextmanager
-async def server(answers: int, close_after: bool) -> AsyncIterator[tuple[int, list[int]]]:
-    """Answers `answers` requests per connection, then closes it if `close_after`;
-    yields the port and the count of connections accepted."""
-    accepted: list[int] = []
+async def server(handle: Handler) -> AsyncIterator[tuple[str, list[bool]]]:
+    """Yields the base URL and one entry per connection accepted, True once it ended."""
+    connections: list[bool] = []
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(1)
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = len(connections)
+        connections.append(False)
         with contextlib.suppress(ConnectionError, EOFError):
-            for _ in range(answers):
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(RESPONSE)
-                await writer.drain()
-            if not close_after:
-                await reader.read()
+            await handle(reader, writer)
         writer.close()
+        connections[index] = True
 
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0)
     async with listener:
-        yield listener.sockets[0].getsockname()[1], accepted
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}", connections
 
 
-def test_the_transport_makes_its_connections_with_the_asyncio_backend() -> None:
-    # httpx gives no public way to choose the backend: fail here if its internals move
-    transport = asyncio_transport()
-    assert isinstance(transport._pool._network_backend, AsyncioBackend)
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 10))
 
 
 def test_keep_alive_connections_are_reused_and_a_closed_one_is_let_go() -> None:
     async def scenario() -> None:
-        async with server(answers=2, close_after=True) as (port, accepted), httpx.AsyncClient(
-                transport=asyncio_transport()) as client:
-            url = f"http://127.0.0.1:{port}/"
+        async with server(answering(*[response(b"ok")] * 3, close_after=2)) as (
+                url, connections), httpx.AsyncClient(transport=MirrorTransport()) as client:
             assert (await client.get(url)).text == "ok"
             assert (await client.get(url)).text == "ok"
-            assert len(accepted) == 1        # the second request reused the connection
-            await asyncio.sleep(0.1)         # the server has closed it, idle
+            assert len(connections) == 1       # the second request reused the connection
+            await asyncio.sleep(0.1)           # the server has closed it, idle
             assert (await client.get(url)).text == "ok"
-            assert len(accepted) == 2        # a new one, not an error on the dead one
+            assert len(connections) == 2       # a new one, not an error on the dead one
 
-    asyncio.run(asyncio.wait_for(scenario(), 10))
+    run(scenario)
+
+
+def test_a_connection_is_reused_only_after_a_complete_exchange() -> None:
+    big = b"x" * 5000
+
+    async def scenario() -> None:
+        async with server(answering(response(big), response(b"ok"), response(b"ok"))) as (
+                url, connections), httpx.AsyncClient(transport=MirrorTransport()) as client:
+            async with client.stream("GET", url) as partly:
+                async for _ in partly.aiter_raw(100):
+                    break   # the rest of the body is never read: the mirror's body cap
+            assert (await client.get(url)).text == "ok"
+            assert len(connections) == 2       # its unread rest would have been this answer
+            assert (await client.get(url)).text == "ok"
+            assert len(connections) == 2       # after a whole exchange: reused
+
+    run(scenario)
+
+
+def test_an_answer_sent_unasked_is_not_taken_for_the_next_one() -> None:
+    async def scenario() -> None:
+        async with server(answering(response(b"ok") + response(b"unasked"),
+                                    response(b"fresh"))) as (url, connections), \
+                httpx.AsyncClient(transport=MirrorTransport()) as client:
+            assert (await client.get(url)).text == "ok"
+            assert (await client.get(url)).text == "fresh"
+            assert len(connections) == 2
+
+    run(scenario)
+
+
+def test_a_server_that_says_close_is_not_asked_again() -> None:
+    async def scenario() -> None:
+        async with server(answering(*[response(b"bye", "connection: close")] * 2,
+                                    close_after=1)) as (
+                url, connections), httpx.AsyncClient(transport=MirrorTransport()) as client:
+            assert (await client.get(url)).text == "bye"
+            assert (await client.get(url)).text == "bye"
+            assert len(connections) == 2
+
+    run(scenario)
+
+
+def test_idle_connections_are_closed_after_the_keep_alive_expiry() -> None:
+    async def scenario() -> None:
+        async with server(answering(response(b"ok"))) as (url, connections), \
+                httpx.AsyncClient(transport=MirrorTransport(keepalive_expiry=0.1)) as client:
+            assert (await client.get(url)).text == "ok"
+            assert connections == [False]      # kept open while fresh
+            for _ in range(50):
+                if connections[0]:
+                    break
+                await asyncio.sleep(0.02)
+            assert connections == [True]       # the client let it go: the server saw EOF
+
+    run(scenario)
+
+
+def test_bodies_go_out_and_come_back_whole_whatever_their_size() -> None:
+    # More than the read-ahead limit, so reading pauses and resumes on the way.
+    large = bytes(range(256)) * (3 * HIGH_WATER // 256)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            body = await reader.readexactly(length)
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c)
+                              for c in (body[i:i + 70000] for i in range(0, length, 70000)))
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                         + chunks + b"0\r\n\r\n")
+            await writer.drain()
+
+    async def scenario() -> None:
+        async with server(echo) as (url, connections), \
+                httpx.AsyncClient(transport=MirrorTransport()) as client:
+            for body in (b"small", large):
+                answer = await client.post(url, content=body)
+                assert answer.content == body
+            assert len(connections) == 1
+
+    run(scenario)
+
+
+def test_a_body_not_read_holds_the_server_back() -> None:
+    # Reading pauses past HIGH_WATER: the server's writes wait rather than the client
+    # buffering all of a body it is not reading.
+    size = 64 * HIGH_WATER
+    written = asyncio.Event()
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size + bytes(size))
+        await writer.drain()
+        written.set()
+        await reader.read()
+
+    async def scenario() -> None:
+        async with server(flood) as (url, _), \
+                httpx.AsyncClient(transport=MirrorTransport()) as client, \
+                client.stream("GET", url) as answer:
+            await asyncio.sleep(0.3)
+            assert not written.is_set()
+            assert len(await answer.aread()) == size
+            assert written.is_set()
+
+    run(scenario)
 
 
 def test_failures_surface_as_httpx_errors() -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()   # an RST, not a FIN
+
     async def scenario() -> None:
-        async with httpx.AsyncClient(transport=asyncio_transport()) as client:
+        async with httpx.AsyncClient(transport=MirrorTransport()) as client:
             with pytest.raises(httpx.ConnectError):
                 await client.get(f"http://127.0.0.1:{closed_port()}/")
-            async with server(answers=0, close_after=True) as (port, _):
+            async with server(answering(b"", close_after=1)) as (url, _):
+                with pytest.raises(httpx.RemoteProtocolError, match="without sending"):
+                    await client.get(url)
+            async with server(reset) as (url, _):
+                with pytest.raises(httpx.ReadError, match="reset"):
+                    await client.get(url)
+            async with server(answering(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf",
+                                        close_after=1)) as (url, _):
                 with pytest.raises(httpx.RemoteProtocolError):
-                    await client.get(f"http://127.0.0.1:{port}/")
+                    await client.get(url)
+            with pytest.raises(httpx.UnsupportedProtocol):
+                await client.get("ftp://127.0.0.1/")
 
-    asyncio.run(asyncio.wait_for(scenario(), 10))
+    run(scenario)
 
 
 def test_a_read_timeout_names_itself() -> None:
     async def scenario() -> None:
-        async with server(answers=0, close_after=False) as (port, _), httpx.AsyncClient(
-                transport=asyncio_transport(), timeout=0.2) as client:
+        async with server(answering()) as (url, _), httpx.AsyncClient(
+                transport=MirrorTransport(), timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
-                await client.get(f"http://127.0.0.1:{port}/")
+                await client.get(url)
 
-    asyncio.run(asyncio.wait_for(scenario(), 10))
+    run(scenario)
