@@ -358,11 +358,13 @@ class Mirror:
 
     async def compare(self, request: RequestSnapshot, production: Production) -> dict[str, Any]:
         """The report record of one request: staging's answer next to production's."""
-        sends = [self._send(self.config.staging, request)]
+        secondary: Reply | None = None
         if self.config.secondary:
-            sends.append(self._send(self.config.secondary, request))
-        staging, *others = await asyncio.gather(*sends)
-        secondary = others[0] if others else None
+            staging, secondary = await asyncio.gather(
+                self._send(self.config.staging, request),
+                self._send(self.config.secondary, request))
+        else:   # awaited in this task: gather would start one more
+            staging = await self._send(self.config.staging, request)
         primary = production.reply()
         endpoint = endpoint_of(request.method, request.path)
         comparison = self.comparator.compare(endpoint, primary, staging, secondary)
