@@ -104,6 +104,35 @@ def test_an_answer_sent_unasked_is_not_taken_for_the_next_one() -> None:
     run(scenario)
 
 
+def test_a_reused_connection_closed_under_a_safe_request_is_retried_once_on_a_new_one() -> None:
+    # The keep-alive race: the server closes an idle connection as a request goes out on
+    # it. A GET goes again on a new connection; a POST is the caller's to decide.
+    async def scenario() -> None:
+        async with server(answering(response(b"ok"), b"", response(b"again"),
+                                    close_after=2)) as (url, connections), \
+                httpx.AsyncClient(transport=MirrorTransport()) as client:
+            assert (await client.get(url)).text == "ok"
+            assert (await client.get(url)).text == "again"
+            assert len(connections) == 2
+        async with server(answering(response(b"ok"), b"", response(b"again"),
+                                    close_after=2)) as (url, connections), \
+                httpx.AsyncClient(transport=MirrorTransport()) as client:
+            assert (await client.post(url, content=b"x")).text == "ok"
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.post(url, content=b"x")
+            assert len(connections) == 1
+        # a server that began to answer and died failed that request: not asked again
+        async with server(answering(response(b"ok"), b"HTTP/1.1 200 OK\r\ncontent-",
+                                    response(b"again"), close_after=2)) as (url, connections), \
+                httpx.AsyncClient(transport=MirrorTransport()) as client:
+            assert (await client.get(url)).text == "ok"
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(url)
+            assert len(connections) == 1
+
+    run(scenario)
+
+
 def test_a_server_that_says_close_is_not_asked_again() -> None:
     async def scenario() -> None:
         async with server(answering(*[response(b"bye", "connection: close")] * 2,
