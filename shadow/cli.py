@@ -22,9 +22,9 @@ from mitmproxy.options import Options
 from logtui import __version__, command
 from logtui.command import Parser, RuntimeFailure, UsageError
 from logtui.core.address import parse_endpoint
-from shadow.addon import MirrorAddon
+from shadow.addon import OPTIONS, MirrorAddon, config_from_options
 from shadow.forward import os_reason
-from shadow.mirror import ConfigError, MirrorConfig, MirrorStats, Upstream
+from shadow.mirror import ConfigError, MirrorStats, Upstream
 from shadow.report import render_text, summarise_file
 from shadow.worker import UNAVAILABLE
 
@@ -135,16 +135,14 @@ def _option_message(message: str) -> str:
 
 def proxy_settings(args: argparse.Namespace) -> tuple[Upstream, tuple[str, int], dict[str, Any]]:
     """Validate every flag before anything starts, so an error comes first and alone."""
+    # each `shadow_*` option of the addon is the flag of the same name
+    options = {name: getattr(args, name.removeprefix("shadow_")) for name, *_ in OPTIONS}
     try:
         primary = Upstream.parse("primary", args.primary)
-        MirrorConfig.parse(
-            staging=args.staging, secondary=args.secondary, sample=args.sample,
-            sample_key=args.sample_key, methods=args.methods, allow_unsafe=args.allow_unsafe,
-            allow=args.allow, deny=args.deny, strip_header=args.strip_header,
-            set_header=args.set_header, max_body=args.max_body, timeout=args.timeout,
-            max_in_flight=args.max_in_flight, ignore=args.ignore, insecure=args.insecure)
+        config = config_from_options(argparse.Namespace(**options))
     except ConfigError as error:
         raise UsageError(f"{_flag(error.setting)} {error}") from None
+    options["shadow_max_in_flight"] = config.max_in_flight   # mitmproxy's option is an int
     if urlsplit(primary.url).path:
         raise UsageError(f"--primary {args.primary!r}: mitmproxy forwards to a host, "
                          "not a path: give the URL without one")
@@ -157,18 +155,6 @@ def proxy_settings(args: argparse.Namespace) -> tuple[Upstream, tuple[str, int],
             parse_endpoint(args.forward, default_host=None)
         except ValueError as error:
             raise UsageError(f"--forward {error}") from None
-    options = {
-        "shadow_staging": args.staging, "shadow_secondary": args.secondary,
-        "shadow_sample": args.sample, "shadow_sample_key": args.sample_key,
-        "shadow_methods": args.methods or "GET,HEAD,OPTIONS",
-        "shadow_allow_unsafe": args.allow_unsafe, "shadow_allow": args.allow,
-        "shadow_deny": args.deny, "shadow_strip_header": args.strip_header,
-        "shadow_set_header": args.set_header, "shadow_max_body": args.max_body,
-        "shadow_timeout": args.timeout, "shadow_max_in_flight": int(args.max_in_flight),
-        "shadow_ignore": args.ignore, "shadow_insecure": args.insecure,
-        "shadow_report": args.report, "shadow_forward": args.forward,
-        "shadow_shared_key": args.shared_key,
-    }
     return primary, listen, options
 
 
@@ -307,7 +293,7 @@ def build_parser() -> Parser:
     run.add_argument("--sample-key", metavar="header:NAME|param:NAME",
                      help="sample by a hash of this header or query parameter, so one user "
                           "is always in or always out")
-    run.add_argument("--methods", metavar="M,M",
+    run.add_argument("--methods", default="GET,HEAD,OPTIONS", metavar="M,M",
                      help="methods mirrored (default GET,HEAD,OPTIONS)")
     run.add_argument("--allow-unsafe", action="store_true",
                      help="allow POST, PUT, PATCH, DELETE... in --methods")
