@@ -329,6 +329,9 @@ class _NoCookies(httpx.Cookies):
         pass   # the one way httpx's client stores what a response set
 
 
+_NO_COOKIES = _NoCookies()   # stays empty, so every client and response can share it
+
+
 class _CookielessClient(httpx.AsyncClient):
     """httpx's client, keeping no cookies. Its own keeps the cookies responses set and
     sends them with later requests: the session staging gives one user would ride along
@@ -338,7 +341,7 @@ class _CookielessClient(httpx.AsyncClient):
 
     @property  # type: ignore[override]
     def cookies(self) -> httpx.Cookies:
-        return _NoCookies()
+        return _NO_COOKIES
 
     @cookies.setter
     def cookies(self, cookies: Any) -> None:

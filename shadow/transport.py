@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -48,7 +47,7 @@ def _mapped(error: type[httpx.TransportError]) -> Iterator[None]:
         raise httpx.RemoteProtocolError(str(exc)) from exc
     except h11.LocalProtocolError as exc:
         raise httpx.LocalProtocolError(str(exc)) from exc
-    except (OSError, EOFError, ssl.SSLError) as exc:
+    except OSError as exc:   # ssl.SSLError is one too
         raise error(str(exc) or type(exc).__name__) from exc
 
 

@@ -108,8 +108,9 @@ def test_every_request_gets_productions_answer_and_the_right_verdict(
     assert records["/users/9f1c2a44-5e6b-4c3d-8e7f-0a1b2c3d4e5f"]["endpoint"] == \
         "GET /users/{uuid}"
     slow = records["/slow"]
-    assert slow["staging_latency"] >= 0.3            # staging's route sleeps 0.3 s
-    assert slow["production_latency"] < slow["staging_latency"]
+    # staging's route sleeps 0.3 s and production's does not: a bound no timing can
+    # break, and one that production's latency in staging's place would fail
+    assert slow["staging_latency"] >= 0.3
     assert slow["latency_delta"] == pytest.approx(slow["staging_latency"]
                                                   - slow["production_latency"])
     # staging saw the client's request, marked, with its own Host

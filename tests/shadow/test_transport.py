@@ -7,6 +7,8 @@ import contextlib
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -57,20 +59,37 @@ async def server(handle: Handler) -> AsyncIterator[tuple[str, list[bool]]]:
         yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}", connections
 
 
+@dataclass
+class Served:
+    url: str
+    connections: list[bool]   # one per connection accepted, True once it ended
+    client: httpx.AsyncClient  # on a MirrorTransport
+
+
+@contextlib.asynccontextmanager
+async def serving(handle: Handler, keepalive_expiry: float = 5.0,
+                  **client_options: Any) -> AsyncIterator[Served]:
+    """`handle` serving on loopback, and an httpx client on the transport under test."""
+    transport = MirrorTransport(keepalive_expiry=keepalive_expiry)
+    async with server(handle) as (url, connections), \
+            httpx.AsyncClient(transport=transport, **client_options) as client:
+        yield Served(url, connections, client)
+
+
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(scenario(), 10))
 
 
 def test_keep_alive_connections_are_reused_and_a_closed_one_is_let_go() -> None:
     async def scenario() -> None:
-        async with server(answering(*[response(b"ok")] * 3, close_after=2)) as (
-                url, connections), httpx.AsyncClient(transport=MirrorTransport()) as client:
-            assert (await client.get(url)).text == "ok"
-            assert (await client.get(url)).text == "ok"
-            assert len(connections) == 1       # the second request reused the connection
-            await asyncio.sleep(0.1)           # the server has closed it, idle
-            assert (await client.get(url)).text == "ok"
-            assert len(connections) == 2       # a new one, not an error on the dead one
+        async with serving(answering(*[response(b"ok")] * 3, close_after=2)) as served:
+            get = served.client.get
+            assert (await get(served.url)).text == "ok"
+            assert (await get(served.url)).text == "ok"
+            assert len(served.connections) == 1   # the second request reused the connection
+            await asyncio.sleep(0.1)              # the server has closed it, idle
+            assert (await get(served.url)).text == "ok"
+            assert len(served.connections) == 2   # a new one, not an error on the dead one
 
     run(scenario)
 
@@ -79,27 +98,25 @@ def test_a_connection_is_reused_only_after_a_complete_exchange() -> None:
     big = b"x" * 5000
 
     async def scenario() -> None:
-        async with server(answering(response(big), response(b"ok"), response(b"ok"))) as (
-                url, connections), httpx.AsyncClient(transport=MirrorTransport()) as client:
-            async with client.stream("GET", url) as partly:
+        async with serving(answering(response(big), response(b"ok"), response(b"ok"))) as served:
+            async with served.client.stream("GET", served.url) as partly:
                 async for _ in partly.aiter_raw(100):
                     break   # the rest of the body is never read: the mirror's body cap
-            assert (await client.get(url)).text == "ok"
-            assert len(connections) == 2       # its unread rest would have been this answer
-            assert (await client.get(url)).text == "ok"
-            assert len(connections) == 2       # after a whole exchange: reused
+            assert (await served.client.get(served.url)).text == "ok"
+            assert len(served.connections) == 2   # its unread rest would have been this answer
+            assert (await served.client.get(served.url)).text == "ok"
+            assert len(served.connections) == 2   # after a whole exchange: reused
 
     run(scenario)
 
 
 def test_an_answer_sent_unasked_is_not_taken_for_the_next_one() -> None:
     async def scenario() -> None:
-        async with server(answering(response(b"ok") + response(b"unasked"),
-                                    response(b"fresh"))) as (url, connections), \
-                httpx.AsyncClient(transport=MirrorTransport()) as client:
-            assert (await client.get(url)).text == "ok"
-            assert (await client.get(url)).text == "fresh"
-            assert len(connections) == 2
+        async with serving(answering(response(b"ok") + response(b"unasked"),
+                                     response(b"fresh"))) as served:
+            assert (await served.client.get(served.url)).text == "ok"
+            assert (await served.client.get(served.url)).text == "fresh"
+            assert len(served.connections) == 2
 
     run(scenario)
 
@@ -108,54 +125,49 @@ def test_a_reused_connection_closed_under_a_safe_request_is_retried_once_on_a_ne
     # The keep-alive race: the server closes an idle connection as a request goes out on
     # it. A GET goes again on a new connection; a POST is the caller's to decide.
     async def scenario() -> None:
-        async with server(answering(response(b"ok"), b"", response(b"again"),
-                                    close_after=2)) as (url, connections), \
-                httpx.AsyncClient(transport=MirrorTransport()) as client:
-            assert (await client.get(url)).text == "ok"
-            assert (await client.get(url)).text == "again"
-            assert len(connections) == 2
-        async with server(answering(response(b"ok"), b"", response(b"again"),
-                                    close_after=2)) as (url, connections), \
-                httpx.AsyncClient(transport=MirrorTransport()) as client:
-            assert (await client.post(url, content=b"x")).text == "ok"
+        def closing_on_the_second(second: bytes) -> Handler:
+            return answering(response(b"ok"), second, response(b"again"), close_after=2)
+
+        async with serving(closing_on_the_second(b"")) as served:
+            assert (await served.client.get(served.url)).text == "ok"
+            assert (await served.client.get(served.url)).text == "again"
+            assert len(served.connections) == 2
+        async with serving(closing_on_the_second(b"")) as served:
+            assert (await served.client.post(served.url, content=b"x")).text == "ok"
             with pytest.raises(httpx.RemoteProtocolError):
-                await client.post(url, content=b"x")
-            assert len(connections) == 1
+                await served.client.post(served.url, content=b"x")
+            assert len(served.connections) == 1
         # a server that began to answer and died failed that request: not asked again
-        async with server(answering(response(b"ok"), b"HTTP/1.1 200 OK\r\ncontent-",
-                                    response(b"again"), close_after=2)) as (url, connections), \
-                httpx.AsyncClient(transport=MirrorTransport()) as client:
-            assert (await client.get(url)).text == "ok"
+        async with serving(closing_on_the_second(b"HTTP/1.1 200 OK\r\ncontent-")) as served:
+            assert (await served.client.get(served.url)).text == "ok"
             with pytest.raises(httpx.RemoteProtocolError):
-                await client.get(url)
-            assert len(connections) == 1
+                await served.client.get(served.url)
+            assert len(served.connections) == 1
 
     run(scenario)
 
 
 def test_a_server_that_says_close_is_not_asked_again() -> None:
     async def scenario() -> None:
-        async with server(answering(*[response(b"bye", "connection: close")] * 2,
-                                    close_after=1)) as (
-                url, connections), httpx.AsyncClient(transport=MirrorTransport()) as client:
-            assert (await client.get(url)).text == "bye"
-            assert (await client.get(url)).text == "bye"
-            assert len(connections) == 2
+        async with serving(answering(*[response(b"bye", "connection: close")] * 2,
+                                     close_after=1)) as served:
+            assert (await served.client.get(served.url)).text == "bye"
+            assert (await served.client.get(served.url)).text == "bye"
+            assert len(served.connections) == 2
 
     run(scenario)
 
 
 def test_idle_connections_are_closed_after_the_keep_alive_expiry() -> None:
     async def scenario() -> None:
-        async with server(answering(response(b"ok"))) as (url, connections), \
-                httpx.AsyncClient(transport=MirrorTransport(keepalive_expiry=0.1)) as client:
-            assert (await client.get(url)).text == "ok"
-            assert connections == [False]      # kept open while fresh
+        async with serving(answering(response(b"ok")), keepalive_expiry=0.1) as served:
+            assert (await served.client.get(served.url)).text == "ok"
+            assert served.connections == [False]   # kept open while fresh
             for _ in range(50):
-                if connections[0]:
+                if served.connections[0]:
                     break
                 await asyncio.sleep(0.02)
-            assert connections == [True]       # the client let it go: the server saw EOF
+            assert served.connections == [True]    # the client let it go: the server saw EOF
 
     run(scenario)
 
@@ -177,12 +189,11 @@ def test_bodies_go_out_and_come_back_whole_whatever_their_size() -> None:
             await writer.drain()
 
     async def scenario() -> None:
-        async with server(echo) as (url, connections), \
-                httpx.AsyncClient(transport=MirrorTransport()) as client:
+        async with serving(echo) as served:
             for body in (b"small", large):
-                answer = await client.post(url, content=body)
+                answer = await served.client.post(served.url, content=body)
                 assert answer.content == body
-            assert len(connections) == 1
+            assert len(served.connections) == 1
 
     run(scenario)
 
@@ -201,9 +212,7 @@ def test_a_body_not_read_holds_the_server_back() -> None:
         await reader.read()
 
     async def scenario() -> None:
-        async with server(flood) as (url, _), \
-                httpx.AsyncClient(transport=MirrorTransport()) as client, \
-                client.stream("GET", url) as answer:
+        async with serving(flood) as served, served.client.stream("GET", served.url) as answer:
             await asyncio.sleep(0.3)
             assert not written.is_set()
             assert len(await answer.aread()) == size
@@ -241,9 +250,8 @@ def test_failures_surface_as_httpx_errors() -> None:
 
 def test_a_read_timeout_names_itself() -> None:
     async def scenario() -> None:
-        async with server(answering()) as (url, _), httpx.AsyncClient(
-                transport=MirrorTransport(), timeout=0.2) as client:
+        async with serving(answering(), timeout=0.2) as served:
             with pytest.raises(httpx.ReadTimeout):
-                await client.get(url)
+                await served.client.get(served.url)
 
     run(scenario)

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logtui.core.dashboard import stream_lines
 from logtui.core.endpoints import with_endpoints
+from logtui.core.enrich import Enricher
 from logtui.core.event import SCHEMA, conform
 from logtui.core.filters import (
     Filter,
@@ -16,6 +18,7 @@ from logtui.core.filters import (
     remove_last_term,
     term_for,
 )
+from logtui.core.pipeline import Pipeline
 
 FRAME = conform(pl.DataFrame({
     "tag": ["nginx.access", "nginx.access", "nginx.error", "app", "nginx.access",
@@ -398,10 +401,6 @@ def test_endpoint_terms_match_path_templates() -> None:
 
 
 def test_a_record_sent_without_a_line_is_searched_and_shown_by_its_written_out_text() -> None:
-    from logtui.core.dashboard import stream_lines
-    from logtui.core.enrich import Enricher
-    from logtui.core.pipeline import Pipeline
-
     source = Pipeline("auto", Enricher(None, None), compile_filter("")).source("app")
     frame = source.records([{"remote_addr": "10.0.0.1", "method": "GET", "path": "/cart",
                              "status": 502, "user": "ada"},
