@@ -171,7 +171,10 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
           .group_by("bucket", maintain_order=True).head(TOP_CAPACITY + 1)
           for column in TOP_DIMENSIONS.values()),
     ]
-    summary, statuses, bins, bots, endpoints, *ranked = pl.collect_all(queries)
+    # polars 2 collects on its streaming engine by default, whose start-up costs more than
+    # these queries on a batch: a fold of 200 events took 6.3 ms there, 2.1 ms in memory.
+    summary, statuses, bins, bots, endpoints, *ranked = pl.collect_all(queries,
+                                                                       engine="in-memory")
     buckets: dict[int, Bucket] = {}
     for row in summary.iter_rows(named=True):
         key = row["bucket"]
