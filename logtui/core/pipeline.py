@@ -28,6 +28,10 @@ def fill_times(frame: pl.DataFrame, fallback: float) -> pl.DataFrame:
     return frame.with_columns(time.forward_fill().backward_fill().fill_null(fallback))
 
 
+# Columns the pipeline derives from others: enrichment (bot, country), templates (endpoint).
+DERIVED = frozenset(("bot", "country", "endpoint"))
+
+
 @dataclass
 class Pipeline:
     """What every source shares: the format spec, enrichment and the filter."""
@@ -55,13 +59,22 @@ class Source:
             return f"auto:{self.format.chosen.name}" if self.format.chosen else "auto"
         return self.format.name
 
-    def events(self, lines: Sequence[str] | pl.Series, fallback_time: float) -> pl.DataFrame:
-        """Parse, time, enrich and filter one batch of this source's lines."""
+    @property
+    def defers_derived(self) -> bool:
+        """Whether the derived columns may be filled after filtering (the filter does not
+        read them): a batch reader then fills them once per fold, on many chunks at a time,
+        where each distinct user agent and path is looked up fewer times."""
+        return DERIVED.isdisjoint(self.pipeline.filter.expr.meta.root_names())
+
+    def events(self, lines: Sequence[str] | pl.Series, fallback_time: float,
+               *, derive: bool = True) -> pl.DataFrame:
+        """Parse, time, enrich and filter one batch of this source's lines; with
+        `derive=False` (only when `defers_derived`) the caller fills them with `derive`."""
         series = lines if isinstance(lines, pl.Series) else pl.Series(lines, dtype=pl.String)
         self.lines += len(series)
         frame = self.format.parse(series, self.tag)
         known = self.last_time if self.last_time > -math.inf else fallback_time
-        return self._finish(fill_times(frame, known))
+        return self._finish(fill_times(frame, known), derive)
 
     def records(self, records: Sequence[Mapping[str, Any]], times: Sequence[float]
                 ) -> pl.DataFrame:
@@ -97,10 +110,15 @@ class Source:
                 .pipe(lambda rest: pl.concat([conform_rows(rest), conform_rows(parsed)]))
                 .sort("_row").drop("_row"))
 
-    def _finish(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def derive(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` with its derived columns filled: crawler, country and endpoint."""
+        return with_endpoints(self.pipeline.enricher.apply(frame))
+
+    def _finish(self, frame: pl.DataFrame, derive: bool = True) -> pl.DataFrame:
         if not frame.is_empty():
             self.last_time = max(self.last_time, frame["time"][-1])
-        frame = with_endpoints(self.pipeline.enricher.apply(frame))
+        if derive:
+            frame = self.derive(frame)
         return self.pipeline.filter.apply(frame)
 
 
