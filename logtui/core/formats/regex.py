@@ -122,7 +122,8 @@ class RegexFormat:
 
     def _parse(self, pattern: str, lines: pl.Series, tag: str,
                lenient: bool = False) -> pl.DataFrame:
-        frame = pl.DataFrame({"line": lines}, schema={"line": pl.String})
+        # one query, collected once: no frame in between is materialised
+        frame = pl.LazyFrame({"line": lines}, schema={"line": pl.String})
         groups = pl.col("line").str.extract_groups(pattern)
         frame = frame.with_columns(groups.alias("_g")).unnest("_g")
         columns: dict[str, pl.Expr] = {
@@ -149,7 +150,7 @@ class RegexFormat:
             columns["fields"] = (pl.when(any_value)
                                  .then(pl.struct(extras).struct.json_encode())
                                  .otherwise(None))
-        return conform(frame.with_columns(**columns))
+        return conform(frame.with_columns(**columns)).collect(engine="in-memory")
 
     @staticmethod
     def _add_request(group: str, fallbacks: dict[str, list[pl.Expr]]) -> None:
