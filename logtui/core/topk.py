@@ -55,9 +55,11 @@ class TopK:
         return -(-dropped // (self.capacity + 1))
 
 
-def summarise(ranked: Sequence[tuple[Hashable, int]], capacity: int) -> dict[Hashable, int]:
-    """The Misra-Gries counters of exact counts given largest first (capacity+1 suffice)."""
-    if len(ranked) <= capacity:
-        return dict(ranked)
-    threshold = ranked[capacity][1]
-    return {key: n - threshold for key, n in ranked[:capacity] if n > threshold}
+def summarise(counts: Sequence[tuple[Hashable, int]], capacity: int) -> dict[Hashable, int]:
+    """The Misra-Gries counters of exact counts, in any order; the capacity+1 largest
+    suffice. Which of several keys tied at the threshold were passed does not matter:
+    the threshold is the (capacity+1)-th largest count, and no tied key is kept."""
+    if len(counts) <= capacity:
+        return dict(counts)
+    threshold = heapq.nlargest(capacity + 1, (n for _, n in counts))[-1]
+    return {key: n - threshold for key, n in counts if n > threshold}
