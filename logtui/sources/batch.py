@@ -21,9 +21,10 @@ from logtui.core.lines import LineSplitter
 from logtui.core.pipeline import Source
 from logtui.core.stats import FOLD_COLUMNS, Bucket, RollingStats, fold
 
-# Larger chunks parse faster, but each one in flight costs about twenty times its size
-# while it is parsed: 512 KiB keeps `--once` under 150 MiB (bench/throughput.py).
-CHUNK_SIZE = 1 << 19
+# Larger chunks parse faster (polars' cost per call is fixed), but each one in flight
+# costs several times its size: 1 MiB keeps `--once` at about 143 MiB peak RSS on 1M and
+# 5M lines of the busy-site log (bench/throughput.py; 512 KiB: 10 % slower, 130 MiB).
+CHUNK_SIZE = 1 << 20
 WORKERS = min(2, os.cpu_count() or 1)
 # A fold costs ~5 ms whatever its size (ten polars queries): the parsed columns of several
 # chunks are folded together, this many rows at a time, which takes a fraction of the
