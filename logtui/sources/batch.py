@@ -1,8 +1,9 @@
 """Batch reading for `--once`: whole files in large chunks, parsed on every core.
 
-Chunks of a few MiB are split into lines, then parsed, enriched and filtered in worker
-threads (polars runs outside the GIL); the parsed columns of a few chunks at a time are
-folded into buckets, also in a worker, and merged into the statistics in file order.
+Chunks of a MiB are cut at their last newline, then split into lines, parsed and
+filtered in worker threads (polars runs outside the GIL); the parsed columns of a few
+chunks at a time are folded into buckets, also in a worker, and merged into the
+statistics in file order.
 Memory holds a few chunks at a time, whatever the file size.
 """
 
@@ -17,7 +18,7 @@ from typing import BinaryIO
 import polars as pl
 
 from logtui.core.formats import is_sequential
-from logtui.core.lines import LineSplitter
+from logtui.core.lines import LineSplitter, decode_column
 from logtui.core.pipeline import Source
 from logtui.core.stats import FOLD_COLUMNS, Bucket, RollingStats, fold
 
@@ -35,13 +36,14 @@ FoldRows = Callable[[list[pl.DataFrame], float], dict[int, Bucket]]
 
 
 def read_line_chunks(stream: BinaryIO, splitter: LineSplitter,
-                     chunk_size: int = CHUNK_SIZE) -> Iterator[list[str]]:
-    """Complete lines, a chunk at a time; the partial last line at EOF counts as a line."""
+                     chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Complete lines, a chunk at a time, as bytes joined by newlines (decode_column splits
+    them); the partial last line at EOF counts as a line."""
     while data := stream.read(chunk_size):
-        lines = splitter.feed(data)
-        if lines:
-            yield lines
-    if last := splitter.flush():
+        blob = splitter.feed_blob(data)
+        if blob is not None:
+            yield blob
+    if (last := splitter.flush_blob()) is not None:
         yield last
 
 
@@ -62,8 +64,8 @@ class BatchReader:
         # when the filter allows: a fold's rows repeat each user agent and path more often.
         derive_late = source.defers_derived
 
-        def parse(lines: list[str]) -> pl.DataFrame:
-            events = source.events(lines, fallback_time, derive=not derive_late)
+        def parse(blob: bytes) -> pl.DataFrame:
+            events = source.events(decode_column(blob), fallback_time, derive=not derive_late)
             return events.select(FOLD_COLUMNS)
 
         def fold_rows(frames: list[pl.DataFrame], width: float) -> dict[int, Bucket]:
@@ -77,8 +79,8 @@ class BatchReader:
             return splitter.truncated
         self._fold(fold_rows, [parse(first)])
         if is_sequential(source.format):
-            for lines in chunks:
-                self._fold(fold_rows, [parse(lines)])
+            for blob in chunks:
+                self._fold(fold_rows, [parse(blob)])
         parsing: deque[Future[pl.DataFrame]] = deque()
         folding: deque[Future[dict[int, Bucket]]] = deque()
         parsed: list[pl.DataFrame] = []
@@ -92,8 +94,8 @@ class BatchReader:
             while len(folding) > 1 or (folding and folding[0].done()):
                 self.stats.add_buckets(folding.popleft().result().values())
 
-        for lines in chunks:
-            parsing.append(self.pool.submit(parse, lines))
+        for blob in chunks:
+            parsing.append(self.pool.submit(parse, blob))
             # bounded read-ahead: never more chunks in memory than workers can use
             while len(parsing) > self.workers:
                 collect_one()

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logtui.core.lines import LineSplitter
+from logtui.core.lines import LineSplitter, _has_line_over, decode_column, decode_lines
 
 
 def split_all(chunks: list[bytes], max_line: int = 1 << 20) -> tuple[list[str], int]:
@@ -50,3 +50,31 @@ def test_any_split_of_the_same_bytes_gives_the_same_lines(parts: list[bytes],
     points = sorted({min(c, len(data)) for c in cuts})
     chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
     assert split_all(chunks, 10) == split_all([data], 10)
+
+
+PIECES = [b"a", b"bc", b"\n", b"\r\n", b"\r", b"\xff", b"\xc3\xa9", b"yyyyyyy"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=60))
+def test_the_polars_split_gives_the_lines_python_gives(parts: list[bytes]) -> None:
+    blob = b"".join(parts)
+    assert decode_column(blob).to_list() == decode_lines(blob)
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=60),
+       st.lists(st.integers(min_value=0, max_value=200), max_size=10))
+def test_blobs_hold_the_lines_feed_returns(parts: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(parts)
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    splitter = LineSplitter(10)
+    blobs = [splitter.feed_blob(chunk) for chunk in chunks] + [splitter.flush_blob()]
+    lines = [line for blob in blobs if blob is not None for line in decode_lines(blob)]
+    assert (lines, splitter.truncated) == split_all(chunks, 10)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=40), max_size=30),
+       st.integers(min_value=1, max_value=30))
+def test_a_line_over_the_limit_is_found_wherever_it_is(lengths: list[int], limit: int) -> None:
+    blob = b"\n".join(b"x" * n for n in lengths)
+    assert _has_line_over(blob, limit) == any(n > limit for n in lengths)
