@@ -8,7 +8,7 @@ filtering and aggregation run vectorised over thousands of lines at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 
@@ -37,9 +37,6 @@ SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
-
-
 def text_of() -> pl.Expr:
     """An event's text, for text search and the log stream: its line or, for a record
     sent without one, its normalised fields in access-log order, then the rest as JSON.
@@ -54,12 +51,11 @@ def text_of() -> pl.Expr:
     return pl.coalesce(pl.col("line"), written)
 
 
-def conform(frame: Frame) -> Frame:
+def conform(frame: pl.DataFrame) -> pl.DataFrame:
     """Add missing schema columns as nulls, cast, and order them as SCHEMA does."""
-    present = frame.collect_schema()
     missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in SCHEMA.items()
-               if name not in present]
-    if missing:  # with_columns: a select of nothing but literals would give one row
+               if name not in frame.columns]
+    if missing:
         frame = frame.with_columns(missing)
     return frame.select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
 

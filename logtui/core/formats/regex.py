@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from logtui.core.event import conform
+from logtui.core.event import SCHEMA
 from logtui.core.timestamps import clf_expr, epoch_expr, iso_expr
 
 # A conversion turns one captured text column into one normalised column.
@@ -101,6 +101,7 @@ class RegexFormat:
     lenient: str | None = None
 
     def __post_init__(self) -> None:
+        self._built: dict[bool, list[pl.Expr]] = {}
         # An empty group at the start is "" on a match and null otherwise: a cheap match flag.
         self.pattern = f"^(?P<{MATCHED}>)" + self.pattern.removeprefix("^")
         self.patterns = [re.compile(self.pattern)]
@@ -124,12 +125,20 @@ class RegexFormat:
                lenient: bool = False) -> pl.DataFrame:
         # one query, collected once: no frame in between is materialised
         frame = pl.LazyFrame({"line": lines}, schema={"line": pl.String})
-        groups = pl.col("line").str.extract_groups(pattern)
-        frame = frame.with_columns(groups.alias("_g")).unnest("_g")
-        columns: dict[str, pl.Expr] = {
-            "tag": pl.lit(tag),
-            "parsed": pl.col(MATCHED).is_not_null(),
-        }
+        groups = pl.col("line").str.extract_groups(pattern).alias("_g")
+        return (frame.with_columns(groups).unnest("_g")
+                .select(pl.lit(tag, dtype=pl.String).alias("tag"), *self._schema_columns(lenient))
+                .collect(engine="in-memory"))
+
+    def _schema_columns(self, lenient: bool) -> list[pl.Expr]:
+        """Every SCHEMA column after `tag`, from the captured groups; built once per
+        pattern, since building expressions holds the GIL that the other worker needs."""
+        if lenient not in self._built:
+            self._built[lenient] = self._build_columns(lenient)
+        return self._built[lenient]
+
+    def _build_columns(self, lenient: bool) -> list[pl.Expr]:
+        columns: dict[str, pl.Expr] = {"parsed": pl.col(MATCHED).is_not_null()}
         fallbacks: dict[str, list[pl.Expr]] = {}
         for group, target in self.targets.items():
             if target.column == "request":
@@ -150,7 +159,11 @@ class RegexFormat:
             columns["fields"] = (pl.when(any_value)
                                  .then(pl.struct(extras).struct.json_encode())
                                  .otherwise(None))
-        return conform(frame.with_columns(**columns)).collect(engine="in-memory")
+        # as conform() would: a group named like a column (and `line`) is that column
+        captured = {"line", *self.patterns[1 if lenient else 0].groupindex}
+        return [(columns[name] if name in columns else pl.col(name) if name in captured
+                 else pl.lit(None)).cast(dtype).alias(name)
+                for name, dtype in SCHEMA.items() if name != "tag"]
 
     @staticmethod
     def _add_request(group: str, fallbacks: dict[str, list[pl.Expr]]) -> None:
