@@ -90,8 +90,9 @@ class BatchReader:
             if sum(frame.height for frame in parsed) >= FOLD_ROWS or not parsing:
                 folding.append(self._fold_later(fold_rows, parsed[:]))
                 parsed.clear()
-            # merge in file order, and never more than one fold ahead
-            while len(folding) > 1 or (folding and folding[0].done()):
+            # Merge in file order, one fold behind: always the same folds before the next
+            # is handed out, so the width it folds at does not depend on thread timing.
+            while len(folding) > 1:
                 self.stats.add_buckets(folding.popleft().result().values())
 
         for blob in chunks:
