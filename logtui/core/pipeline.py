@@ -21,7 +21,7 @@ from logtui.core.formats import AutoFormat, LineFormat, get_format
 from logtui.core.formats.records import JSON_ALIASES, records_frame, shapes_of
 
 
-def fill_times(frame: pl.DataFrame, fallback: float) -> pl.DataFrame:
+def fill_times(frame: pl.LazyFrame, fallback: float) -> pl.LazyFrame:
     """Give every event a time: a line without one (unparsed, or a record with no
     timestamp) takes its neighbour's, so it lands in the right bucket."""
     time = pl.col("time")
@@ -66,15 +66,26 @@ class Source:
         where each distinct user agent and path is looked up fewer times."""
         return DERIVED.isdisjoint(self.pipeline.filter.expr.meta.root_names())
 
-    def events(self, lines: Sequence[str] | pl.Series, fallback_time: float,
-               *, derive: bool = True) -> pl.DataFrame:
-        """Parse, time, enrich and filter one batch of this source's lines; with
-        `derive=False` (only when `defers_derived`) the caller fills them with `derive`."""
+    def events(self, lines: Sequence[str] | pl.Series, fallback_time: float, *,
+               derive: bool = True, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Parse, time, enrich and filter one batch of this source's lines, keeping only
+        `columns` if given. With `derive=False` (only when `defers_derived`) the caller
+        fills the derived columns with `derive`, and one query times, filters and selects."""
         series = lines if isinstance(lines, pl.Series) else pl.Series(lines, dtype=pl.String)
         self.lines += len(series)
         frame = self.format.parse(series, self.tag)
         known = self.last_time if self.last_time > -math.inf else fallback_time
-        return self._finish(fill_times(frame, known), derive)
+        if not frame.is_empty():   # the time the last line gets from fill_times
+            times = frame["time"].drop_nulls()
+            self.last_time = max(self.last_time, times[-1] if len(times) else known)
+        events = fill_times(frame.lazy(), known)
+        if derive:
+            events = self.derive(events.collect()).lazy()
+        if not self.pipeline.filter.is_empty:
+            events = events.filter(self.pipeline.filter.expr)
+        if columns is not None:
+            events = events.select(columns)
+        return events.collect(engine="in-memory")
 
     def records(self, records: Sequence[Mapping[str, Any]], times: Sequence[float]
                 ) -> pl.DataFrame:
@@ -114,12 +125,10 @@ class Source:
         """`frame` with its derived columns filled: crawler, country and endpoint."""
         return with_endpoints(self.pipeline.enricher.apply(frame))
 
-    def _finish(self, frame: pl.DataFrame, derive: bool = True) -> pl.DataFrame:
+    def _finish(self, frame: pl.DataFrame) -> pl.DataFrame:
         if not frame.is_empty():
             self.last_time = max(self.last_time, frame["time"][-1])
-        if derive:
-            frame = self.derive(frame)
-        return self.pipeline.filter.apply(frame)
+        return self.pipeline.filter.apply(self.derive(frame))
 
 
 LINE_FIELDS = ("log", "message")   # in the order they are tried

@@ -65,8 +65,8 @@ class BatchReader:
         derive_late = source.defers_derived
 
         def parse(blob: bytes) -> pl.DataFrame:
-            events = source.events(decode_column(blob), fallback_time, derive=not derive_late)
-            return events.select(FOLD_COLUMNS)
+            return source.events(decode_column(blob), fallback_time, derive=not derive_late,
+                                 columns=FOLD_COLUMNS)
 
         def fold_rows(frames: list[pl.DataFrame], width: float) -> dict[int, Bucket]:
             frame = pl.concat(frames)
