@@ -20,7 +20,7 @@ import polars as pl
 
 from logtui.core.endpoints import with_endpoints
 from logtui.core.sketch import SMALLEST, LatencySketch, bin_index_expr
-from logtui.core.topk import TopK, summarise
+from logtui.core.topk import TopK
 
 # Dimensions with a bounded top-k per bucket, and the column each counts.
 TOP_DIMENSIONS = {"paths": "path", "ips": "ip", "countries": "country", "uas": "ua"}
@@ -116,12 +116,19 @@ class Bucket:
         return counts
 
 
-def _by_bucket(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[tuple[str, int]]]:
-    """(bucket, key, count) rows grouped by bucket, in their order."""
-    grouped: dict[int, list[tuple[str, int]]] = {}
-    for bucket, key, count in rows:
-        grouped.setdefault(bucket, []).append((sys.intern(key), count))
-    return grouped
+def _summaries(events: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """Per bucket, the Misra-Gries counters of `column` (Agarwal et al.'s merge of exact
+    counts): only the capacity+1 largest counts matter, and in any order. The smallest of
+    them is the threshold subtracted from the others; a count at it is dropped, whichever
+    of several tied keys was selected. Selecting is half the cost of sorting them all."""
+    top = (events.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
+           .group_by("bucket").agg(pl.struct(column, "len").top_k_by("len", TOP_CAPACITY + 1))
+           .explode(column).unnest(column))
+    count = pl.col("len")
+    threshold = (pl.when(pl.len().over("bucket") > TOP_CAPACITY)
+                 .then(count.min().over("bucket")).otherwise(0))
+    return (top.with_columns(n=count - threshold).filter(pl.col("n") > 0)
+            .group_by("bucket").agg(column, "n"))
 
 
 # Buckets keep the same keys (paths, agents, endpoints) hundreds of times over: a window
@@ -167,7 +174,8 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
         ),
         events.filter(status.is_not_null()).group_by("bucket", "status").len(),
         events.filter(timed & (latency >= SMALLEST))
-        .group_by("bucket", bin_index_expr(latency).alias("index")).len(),
+        .group_by("bucket", bin_index_expr(latency).alias("index")).len()
+        .group_by("bucket").agg("index", "len"),
         events.filter(pl.col("bot").is_not_null()).group_by("bucket", "bot").agg(
             hits=pl.len(), errors=(status >= 400).sum(), last=pl.col("time").max()),
         events.filter(pl.col("endpoint").is_not_null()).group_by("bucket", "endpoint").agg(
@@ -175,13 +183,7 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
             latency_total=timed_latency.sum(), latency_max=timed_latency.max())
         .sort(["bucket", "count", "endpoint"], descending=[False, True, False])
         .group_by("bucket", maintain_order=True).head(ENDPOINT_CAPACITY),
-        # Summarise each dimension per bucket before Python sees it: only the capacity+1
-        # largest counts matter to a Misra-Gries summary (the smallest is the threshold),
-        # in any order; selecting them is half the cost of sorting every distinct value.
-        *(events.filter(pl.col(column).is_not_null()).group_by("bucket", column).len()
-          .group_by("bucket").agg(pl.struct(column, "len").top_k_by("len", TOP_CAPACITY + 1))
-          .explode(column).unnest(column)
-          for column in TOP_DIMENSIONS.values()),
+        *(_summaries(events, column) for column in TOP_DIMENSIONS.values()),
     ]
     # polars 2 collects on its streaming engine by default, whose start-up costs more than
     # these queries on a batch: a fold of 200 events took 6.3 ms there, 2.1 ms in memory.
@@ -198,10 +200,8 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
                                       row["latency_low"], row["latency_high"])
     for key, code, n in statuses.iter_rows():
         buckets[key].status[code] = n
-    for key, index, n in bins.iter_rows():
-        bins_of = buckets[key].latency.bins
-        index = _shared_index(index)
-        bins_of[index] = bins_of.get(index, 0) + n
+    for key, indices, counts in bins.iter_rows():
+        buckets[key].latency.bins.update(zip(map(_shared_index, indices), counts, strict=True))
     for key, name, hits, errors, last in bots.iter_rows():
         buckets[key].bots[sys.intern(name)] = BotStats(hits, errors, last)
     for key, name, count, errors, timed_count, total, high in endpoints.iter_rows():
@@ -209,10 +209,10 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
                                                               total or 0.0, high or 0.0)
     weights = {row["bucket"]: row for row in summary.select(
         "bucket", *(f"n_{d}" for d in TOP_DIMENSIONS)).iter_rows(named=True)}
-    for dimension, counts in zip(TOP_DIMENSIONS, ranked, strict=True):
-        for key, rows in _by_bucket(counts.iter_rows()).items():
-            buckets[key].tops[dimension].add_summary(summarise(rows, TOP_CAPACITY),
-                                                     weights[key][f"n_{dimension}"])
+    for dimension, summaries in zip(TOP_DIMENSIONS, ranked, strict=True):
+        for key, keys, counts in summaries.iter_rows():
+            counters = dict(zip(map(sys.intern, keys), counts, strict=True))
+            buckets[key].tops[dimension].add_summary(counters, weights[key][f"n_{dimension}"])
     return buckets
 
 

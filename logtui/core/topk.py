@@ -11,7 +11,7 @@ distinct keys than `capacity`, every count is exact.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_CAPACITY = 200
@@ -53,13 +53,3 @@ class TopK:
         """How far below its true count any estimate may be (0 while exact)."""
         dropped = self.total - sum(self.counts.values())
         return -(-dropped // (self.capacity + 1))
-
-
-def summarise(counts: Sequence[tuple[Hashable, int]], capacity: int) -> dict[Hashable, int]:
-    """The Misra-Gries counters of exact counts, in any order; the capacity+1 largest
-    suffice. Which of several keys tied at the threshold were passed does not matter:
-    the threshold is the (capacity+1)-th largest count, and no tied key is kept."""
-    if len(counts) <= capacity:
-        return dict(counts)
-    threshold = heapq.nlargest(capacity + 1, (n for _, n in counts))[-1]
-    return {key: n - threshold for key, n in counts if n > threshold}

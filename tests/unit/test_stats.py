@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logtui.core.event import conform
-from logtui.core.stats import MAX_BUCKETS, RollingStats, fold
+from logtui.core.stats import MAX_BUCKETS, TOP_CAPACITY, RollingStats, fold
 
 
 def frame(times: list[float], statuses: list[int | None] | None = None,
@@ -35,6 +35,20 @@ def test_a_snapshot_counts_statuses_classes_bytes_and_bots() -> None:
     assert snap["crawlers"][0]["errors"] == 1
     assert snap["top_paths"][0] == {"path": "/a", "count": 2}
     assert [point["total"] for point in snap["series"]] == [3, 1]
+
+
+def test_fold_keeps_each_buckets_misra_gries_counters_however_ties_fall() -> None:
+    """Over capacity, every counter drops by the (capacity+1)-th largest count, and the
+    keys at it go: here five paths seen 3 times, of which only two rank in the top 101."""
+    counts = {f"/busy/{i}": 10 for i in range(TOP_CAPACITY - 1)} | {
+        f"/tied/{i}": 3 for i in range(5)}
+    paths = [path for path, n in counts.items() for _ in range(n)]
+    [bucket] = fold(frame([1.0] * len(paths), paths=paths), 60.0).values()
+    assert bucket.tops["paths"].counts == {f"/busy/{i}": 7 for i in range(TOP_CAPACITY - 1)}
+    assert bucket.tops["paths"].total == len(paths)
+    # within capacity, the counts are exact
+    [bucket] = fold(frame([1.0] * 6, paths=["/a"] * 4 + ["/b"] * 2), 60.0).values()
+    assert bucket.tops["paths"].counts == {"/a": 4, "/b": 2}
 
 
 def test_the_window_ends_at_the_newest_event_in_batch_mode_and_drops_old_buckets() -> None:

@@ -3,7 +3,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logtui.core.topk import TopK, summarise
+from logtui.core.topk import TopK
 
 streams = st.lists(st.integers(min_value=0, max_value=40), max_size=400)
 
@@ -42,9 +42,3 @@ def test_counts_are_exact_while_distinct_keys_fit() -> None:
     top = topk_of(stream, 3)  # type: ignore[arg-type]
     assert top.top(2) == [("/a", 5), ("/b", 3)]
     assert top.max_error == 0
-
-
-def test_summarise_keeps_what_misra_gries_keeps() -> None:
-    ranked = [("a", 10), ("b", 6), ("c", 4), ("d", 4), ("e", 1)]
-    assert summarise(ranked, 5) == dict(ranked)
-    assert summarise(ranked, 3) == {"a": 6, "b": 2}
