@@ -80,7 +80,7 @@ class Source:
             self.last_time = max(self.last_time, times[-1] if len(times) else known)
         events = fill_times(frame.lazy(), known)
         if derive:
-            events = self.derive(events.collect()).lazy()
+            events = self.derive(events.collect(engine="in-memory")).lazy()
         if not self.pipeline.filter.is_empty:
             events = events.filter(self.pipeline.filter.expr)
         if columns is not None:
