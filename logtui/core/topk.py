@@ -28,18 +28,21 @@ class TopK:
         """Add exact counts."""
         self.add_summary(items, sum(items.values()))
 
-    def add_summary(self, counts: Mapping[Hashable, int], weight: int) -> None:
-        """Add another summary's counters that stand for `weight` events in all."""
+    def add_summary(self, counts: Mapping[Hashable, int], weight: int,
+                    shrink: bool = True) -> None:
+        """Add another summary's counters that stand for `weight` events in all. Several
+        may be added before one `shrink`: the same error bound holds (tests/unit/test_topk)."""
         mine = self.counts
         for key, n in counts.items():
             mine[key] = mine.get(key, 0) + n
         self.total += weight
-        self._shrink()
+        if shrink:
+            self.shrink()
 
-    def merge(self, other: TopK) -> None:
-        self.add_summary(other.counts, other.total)
+    def merge(self, other: TopK, shrink: bool = True) -> None:
+        self.add_summary(other.counts, other.total, shrink)
 
-    def _shrink(self) -> None:
+    def shrink(self) -> None:
         if len(self.counts) <= self.capacity:
             return
         threshold = heapq.nlargest(self.capacity + 1, self.counts.values())[-1]

@@ -37,6 +37,20 @@ def test_merged_summaries_keep_the_guarantee(a: list[int], b: list[int], capacit
         assert count - merged.max_error <= merged.counts.get(key, 0) <= count
 
 
+@given(st.lists(streams, min_size=1, max_size=8), st.integers(min_value=1, max_value=20))
+def test_many_summaries_shrunk_once_keep_the_guarantee(parts: list[list[int]],
+                                                      capacity: int) -> None:
+    once = TopK(capacity)
+    for part in parts:
+        once.merge(topk_of(part, capacity), shrink=False)
+    once.shrink()
+    true = Counter(key for part in parts for key in part)
+    assert len(once.counts) <= capacity
+    for key, count in true.items():
+        estimate = once.counts.get(key, 0)
+        assert count - once.max_error <= estimate <= count
+
+
 def test_counts_are_exact_while_distinct_keys_fit() -> None:
     stream = ["/a"] * 5 + ["/b"] * 3 + ["/c"]
     top = topk_of(stream, 3)  # type: ignore[arg-type]
