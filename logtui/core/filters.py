@@ -13,12 +13,14 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 from polars.exceptions import PolarsError
 
 from logtui.core.event import NUMERIC_FIELDS, text_of
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 __all__ = ["FIELDS", "Filter", "FilterError", "add_term", "compile_filter", "remove_last_term",
            "term_for"]
@@ -73,7 +75,7 @@ class Filter:
     def is_empty(self) -> bool:
         return not self.terms
 
-    def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def apply(self, frame: Frame) -> Frame:
         return frame if self.is_empty else frame.filter(self.expr)
 
     def mask(self, frame: pl.DataFrame) -> pl.Series:

@@ -78,14 +78,12 @@ class Source:
         if not frame.is_empty():   # the time the last line gets from fill_times
             times = frame["time"].drop_nulls()
             self.last_time = max(self.last_time, times[-1] if len(times) else known)
-        events = fill_times(frame.lazy(), known)
-        if derive:
-            events = self.derive(events.collect(engine="in-memory")).lazy()
-        if not self.pipeline.filter.is_empty:
-            events = events.filter(self.pipeline.filter.expr)
-        if columns is not None:
-            events = events.select(columns)
-        return events.collect(engine="in-memory")
+        timed = fill_times(frame.lazy(), known)
+        if derive:   # enrichment looks values up in Python: it needs the rows
+            events = self.pipeline.filter.apply(self.derive(timed.collect(engine="in-memory")))
+            return events if columns is None else events.select(columns)
+        events = self.pipeline.filter.apply(timed)
+        return (events if columns is None else events.select(columns)).collect(engine="in-memory")
 
     def records(self, records: Sequence[Mapping[str, Any]], times: Sequence[float]
                 ) -> pl.DataFrame:

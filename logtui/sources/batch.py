@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -31,9 +31,6 @@ WORKERS = min(2, os.cpu_count() or 1)
 # parsed columns of several chunks are folded together, this many rows at a time, which
 # also fills the derived columns with fewer lookups (10,000: slower; 40,000: no faster).
 FOLD_ROWS = 20_000
-
-FoldRows = Callable[[list[pl.DataFrame], float], dict[int, Bucket]]
-
 
 def read_line_chunks(stream: BinaryIO, splitter: LineSplitter,
                      chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -72,15 +69,24 @@ class BatchReader:
             frame = pl.concat(frames)
             return fold(source.derive(frame) if derive_late else frame, width)
 
+        def fold_later(frames: list[pl.DataFrame]) -> Future[dict[int, Bucket]]:
+            # Fold at the width current when the batch is handed out, so that results do
+            # not depend on thread timing. Widths only grow (window 'all' coarsens), and
+            # finer buckets merge exactly into coarser ones.
+            return self.pool.submit(fold_rows, frames, self.stats.width)
+
+        def fold_now(frames: list[pl.DataFrame]) -> None:
+            self.stats.add_buckets(fold_later(frames).result().values())
+
         # The first chunk runs alone so that format detection happens once, on the head;
         # a format with state between batches (W3C's #Fields) reads them all in order.
         first = next(chunks, None)
         if first is None:
             return splitter.truncated
-        self._fold(fold_rows, [parse(first)])
+        fold_now([parse(first)])
         if is_sequential(source.format):
             for blob in chunks:
-                self._fold(fold_rows, [parse(blob)])
+                fold_now([parse(blob)])
         parsing: deque[Future[pl.DataFrame]] = deque()
         folding: deque[Future[dict[int, Bucket]]] = deque()
         parsed: list[pl.DataFrame] = []
@@ -88,7 +94,7 @@ class BatchReader:
         def collect_one() -> None:
             parsed.append(parsing.popleft().result())
             if sum(frame.height for frame in parsed) >= FOLD_ROWS or not parsing:
-                folding.append(self._fold_later(fold_rows, parsed[:]))
+                folding.append(fold_later(parsed[:]))
                 parsed.clear()
             # Merge in file order, one fold behind: always the same folds before the next
             # is handed out, so the width it folds at does not depend on thread timing.
@@ -105,16 +111,6 @@ class BatchReader:
         while folding:
             self.stats.add_buckets(folding.popleft().result().values())
         return splitter.truncated
-
-    def _fold(self, fold_rows: FoldRows, frames: list[pl.DataFrame]) -> None:
-        self.stats.add_buckets(self._fold_later(fold_rows, frames).result().values())
-
-    def _fold_later(self, fold_rows: FoldRows, frames: list[pl.DataFrame]
-                    ) -> Future[dict[int, Bucket]]:
-        # Fold at the width current when the batch is handed out, so that results do not
-        # depend on thread timing. Widths only grow (window 'all' coarsens), and finer
-        # buckets merge exactly into coarser ones.
-        return self.pool.submit(fold_rows, frames, self.stats.width)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
