@@ -69,6 +69,10 @@ class LatencySketch:
         self.low = min(self.low, low)
         self.high = max(self.high, high)
 
+    def copy(self) -> LatencySketch:
+        return LatencySketch(dict(self.bins), self.zeros, self.count, self.total, self.low,
+                             self.high)
+
     def merge(self, other: LatencySketch) -> None:
         self.add_counts(other.bins, other.zeros, other.count, other.total, other.low, other.high)
 

@@ -45,6 +45,9 @@ class BotStats:
     errors: int = 0          # responses >= 400
     last_seen: float = -math.inf
 
+    def copy(self) -> BotStats:
+        return BotStats(self.hits, self.errors, self.last_seen)
+
     def merge(self, other: BotStats) -> None:
         self.hits += other.hits
         self.errors += other.errors
@@ -58,6 +61,10 @@ class EndpointStats:
     timed: int = 0           # requests with a latency
     latency_total: float = 0.0
     latency_max: float = 0.0
+
+    def copy(self) -> EndpointStats:
+        return EndpointStats(self.count, self.errors, self.timed, self.latency_total,
+                             self.latency_max)
 
     def merge(self, other: EndpointStats) -> None:
         self.count += other.count
@@ -107,11 +114,14 @@ class Bucket:
         self._cap_endpoints()
 
     def copy(self) -> Bucket:
-        """An independent copy: merging into an empty bucket copies every part, in a fifth
-        of the time copy.deepcopy takes (a copy is made for each batch counted)."""
-        fresh = Bucket(start=self.start)
-        fresh.merge(self)
-        return fresh
+        """An independent copy, part by part: a dashboard copies every bucket it counts
+        (a third of a 250k-event recount when this merged into an empty bucket)."""
+        return Bucket(start=self.start, total=self.total, unparsed=self.unparsed,
+                      bytes=self.bytes, newest=self.newest, status=dict(self.status),
+                      latency=self.latency.copy(),
+                      bots={name: bot.copy() for name, bot in self.bots.items()},
+                      tops={name: top.copy() for name, top in self.tops.items()},
+                      endpoints={name: e.copy() for name, e in self.endpoints.items()})
 
     def _cap_endpoints(self) -> None:
         if len(self.endpoints) > 2 * ENDPOINT_CAPACITY:

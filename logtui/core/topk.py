@@ -39,6 +39,9 @@ class TopK:
         if shrink:
             self.shrink()
 
+    def copy(self) -> TopK:
+        return TopK(self.capacity, dict(self.counts), self.total)
+
     def merge(self, other: TopK, shrink: bool = True) -> None:
         self.add_summary(other.counts, other.total, shrink)
 
