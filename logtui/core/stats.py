@@ -172,10 +172,6 @@ def _summaries(events: pl.LazyFrame, column: str) -> pl.LazyFrame:
 _BIN_INDICES: dict[int, int] = {}   # 3,500 indices span 1 ns to 11 days; floats bound it
 
 
-def _shared_index(index: int) -> int:
-    return _BIN_INDICES.setdefault(index, index)
-
-
 # The event columns fold reads; a caller that keeps batches to fold later keeps only these.
 FOLD_COLUMNS = tuple(dict.fromkeys(("time", "parsed", "bytes", "latency", "status", "bot",
                                      "path", "endpoint", *TOP_DIMENSIONS.values())))
@@ -235,7 +231,8 @@ def fold(frame: pl.DataFrame, width: float) -> dict[int, Bucket]:
     for key, code, n in statuses.iter_rows():
         buckets[key].status[code] = n
     for key, indices, counts in bins.iter_rows():
-        buckets[key].latency.bins.update(zip(map(_shared_index, indices), counts, strict=True))
+        shared = map(_BIN_INDICES.setdefault, indices, indices)   # no Python frame per bin
+        buckets[key].latency.bins.update(zip(shared, counts, strict=True))
     for key, name, hits, errors, last in bots.iter_rows():
         buckets[key].bots[sys.intern(name)] = BotStats(hits, errors, last)
     for key, name, count, errors, timed_count, total, high in endpoints.iter_rows():
