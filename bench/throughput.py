@@ -29,6 +29,9 @@ GOACCESS_FORMAT = [
 ]
 # The issue's targets.
 TARGET_SPEEDUP = 10.0  # logtui lines/s over GoAccess lines/s, at every size
+# The GoAccess 1.7 figure the issue quotes for this machine (1M lines, 86 MiB). How fast
+# GoAccess reads depends on the log: 97k lines/s on the low-variety log, 40k on the busy one.
+ISSUE_GOACCESS_LINES_PER_S = 33_000
 TARGET_RSS_MIB = 150.0  # logtui peak RSS at every size...
 FLAT_TOLERANCE = 0.10  # ...and "flat": the largest size at most 10% above the smallest
 
@@ -197,17 +200,24 @@ def print_targets(results: list[Result], sizes: list[int]) -> None:
     ratios = [(n, speedup(results, n)) for n in sizes]
     if any(ratio is None for _, ratio in ratios):
         print(
-            f"  logtui >= {TARGET_SPEEDUP:.0f}x GoAccess lines/s: not measured "
+            f"  logtui >= {TARGET_SPEEDUP:.0f}x GoAccess lines/s on the same file: not measured "
             "(goaccess not installed)"
         )
     else:
         met = all(ratio >= TARGET_SPEEDUP for _, ratio in ratios if ratio is not None)
         figures = ", ".join(f"{n:,} lines: {ratio:.1f}x" for n, ratio in ratios)
         print(
-            f"  logtui >= {TARGET_SPEEDUP:.0f}x GoAccess lines/s: {figures} -> "
+            f"  logtui >= {TARGET_SPEEDUP:.0f}x GoAccess lines/s on the same file: {figures} -> "
             f"{'MET' if met else 'NOT MET'}"
         )
     logtui = [r for r in results if r.tool == "logtui"]
+    wanted = TARGET_SPEEDUP * ISSUE_GOACCESS_LINES_PER_S
+    figures = ", ".join(f"{r.lines:,} lines: {r.lines_per_s:,.0f}" for r in logtui)
+    print(
+        f"  logtui >= {TARGET_SPEEDUP:.0f}x the issue's GoAccess figure "
+        f"({ISSUE_GOACCESS_LINES_PER_S:,} lines/s), i.e. {wanted:,.0f} lines/s: {figures} -> "
+        f"{'MET' if all(r.lines_per_s >= wanted for r in logtui) else 'NOT MET'}"
+    )
     # A limit on a peak is judged on the worst run, not the median.
     under = all(r.worst_rss_mib <= TARGET_RSS_MIB for r in logtui)
     figures = ", ".join(
