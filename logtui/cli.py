@@ -321,4 +321,5 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return command.run("logtui", build_parser(), argv)
+    # a filter may start with a negated term: --filter '-bot:*'
+    return command.run("logtui", build_parser(), argv, dash_values=("--filter",))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
 
@@ -25,9 +25,36 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def run(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse, run the chosen command's `run(args)`, and turn failures into exit codes."""
+def attach_values(argv: Sequence[str], options: Iterable[str]) -> list[str]:
+    """`--filter -bot:*` as `--filter=-bot:*`: argparse reads a value that starts with '-'
+    as an option of its own, and a filter may well start with a negated term. A word that
+    starts with '--' is still an option (`--filter --once` misses its value)."""
+    wanted = frozenset(options)
+    words = list(argv)
+    joined: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            joined.extend(words[index:])
+            break
+        value = words[index + 1] if index + 1 < len(words) else ""
+        if word in wanted and value.startswith("-") and not value.startswith("--"):
+            joined.append(f"{word}={value}")
+            index += 2
+        else:
+            joined.append(word)
+            index += 1
+    return joined
+
+
+def run(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+        dash_values: Iterable[str] = ()) -> int:
+    """Parse, run the chosen command's `run(args)`, and turn failures into exit codes.
+    The options in `dash_values` take the next word as their value even if it starts with
+    a dash."""
     try:
+        argv = attach_values(sys.argv[1:] if argv is None else argv, dash_values)
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             # argparse would name the top-level help; point at the subcommand's instead

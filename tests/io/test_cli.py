@@ -56,6 +56,14 @@ def test_once_with_a_filter_counts_only_matching_events(capsys: pytest.CaptureFi
     assert json.loads(out)["status"] == {"404": 1, "503": 1}
 
 
+def test_a_filter_may_start_with_a_negated_term(capsys: pytest.CaptureFixture[str],
+                                                access_log: Path) -> None:
+    # argparse alone would read '-status:200' as an unknown option
+    code, out, err = run(capsys, "tail", str(access_log), "--once", "--filter", "-status:200")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["status"] == {"404": 1, "503": 1}
+
+
 def test_once_last_lines(capsys: pytest.CaptureFixture[str], access_log: Path) -> None:
     code, out, _ = run(capsys, "tail", str(access_log), "--once", "--lines", "3")
     assert code == 0
@@ -91,6 +99,8 @@ def test_once_last_lines_of_an_iis_log_reads_its_layout_first(
     (["--frmat", "json"], 2, "unrecognized arguments: --frmat json (see 'logtui tail --help')"),
     (["--geoip", "/nonexistent.mmdb"], 2, "logtui: --geoip /nonexistent.mmdb:"),
     (["--once", "--no-ui"], 2, "not allowed with argument"),
+    (["--filter", "--top", "3"], 2, "argument --filter: expected one argument"),
+    (["--filter", "-"], 2, "logtui: --filter '-': at column 1: '-' must be followed by a term"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
                                                 access_log: Path, args: list[str], code: int,
