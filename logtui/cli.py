@@ -12,7 +12,7 @@ from logtui import __version__, command
 from logtui.command import Parser, UsageError
 from logtui.core.address import AddressError, parse_endpoint
 from logtui.core.dashboard import View, ViewError
-from logtui.core.durations import DurationError, parse_duration, parse_window
+from logtui.core.durations import DurationError, format_duration, parse_duration, parse_window
 from logtui.core.enrich import Enricher
 from logtui.core.filters import Filter, FilterError, compile_filter
 from logtui.core.formats import LogFormatError, UnknownFormat, get_format
@@ -88,20 +88,26 @@ def view_options(args: argparse.Namespace) -> tuple[View, float, float, str]:
         raise UsageError(f"--filter {args.filter!r}: {error}") from None
     view = View(filter=args.filter or "", window=_window("--window", args.window or "5m"))
     if args.view:
+        if args.filter is not None or args.window is not None:
+            raise UsageError("--view: it holds its own filter and window; give --view alone, "
+                             "or --filter/--window")
         try:
             view = View.from_string(args.view)
         except (ViewError, FilterError) as error:
             raise UsageError(f"--view: {error}") from None
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected 1 or more")
-    return (view, _duration("--bucket", args.bucket), _duration("--interval", args.interval),
-            _theme(args.theme))
+    bucket = _duration("--bucket", args.bucket)
+    if view.window is not None and bucket > view.window:
+        raise UsageError(f"--bucket {args.bucket}: longer than the window "
+                         f"({format_duration(view.window)})")
+    return view, bucket, _duration("--interval", args.interval), _theme(args.theme)
 
 
 def tail_options(args: argparse.Namespace) -> TailOptions:
     """Validate everything before any work starts, so errors come first and alone."""
     view, bucket, interval, theme = view_options(args)
-    pipeline, geo = input_pipeline(args, compile_filter(args.filter or ""))
+    pipeline, geo = input_pipeline(args, view.query())   # a --view's filter and bots mode
     listen = listen_options(args)
     if listen is not None and args.once:
         raise UsageError("--listen: forwarded events arrive over time; use it without --once")
@@ -159,7 +165,7 @@ def _theme(name: str | None) -> str | None:
 def run_tail(args: argparse.Namespace) -> int:
     from logtui import headless
 
-    if args.window is None:
+    if args.window is None and not args.view:
         # batch mode summarises the whole input unless told otherwise
         args.window = "all" if args.once else "5m"
     options = tail_options(args)
@@ -216,7 +222,8 @@ def add_view_arguments(parser: argparse.ArgumentParser, *, once: bool) -> None:
                         help="rolling window, e.g. 5m, 1h, or 'all' (default: 5m"
                              + ("; with --once: all)" if once else ")"))
     parser.add_argument("--bucket", default="10s", metavar="DURATION",
-                        help="time-bucket size of the series (default: 10s)")
+                        help="time-bucket size of the series (default: 10s), doubled until the "
+                             "window spans at most 360 buckets")
     parser.add_argument("--filter", metavar="EXPR",
                         help="only count events matching EXPR, e.g. 'status:5xx -bot:*'")
     mode = parser.add_mutually_exclusive_group()

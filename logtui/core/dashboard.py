@@ -55,6 +55,11 @@ class View:
     bots: str = "all"
     focus: str = "status"
 
+    def query(self) -> Filter:
+        """What the view counts: its filter, and its bots mode as one more term."""
+        parts = [f"({self.filter})" if self.filter.strip() else "", BOT_TERMS[self.bots]]
+        return compile_filter(" ".join(p for p in parts if p))
+
     def to_string(self) -> str:
         fields = {"f": self.filter, "w": format_duration(self.window), "b": self.bots,
                   "p": self.focus}
@@ -269,14 +274,10 @@ class Dashboard:
 
     # --- the view -------------------------------------------------------------------------
 
-    def _filter_for(self, view: View) -> Filter:
-        parts = [f"({view.filter})" if view.filter.strip() else "", BOT_TERMS[view.bots]]
-        return compile_filter(" ".join(p for p in parts if p))
-
     def _install(self, view: View) -> None:
         """Rebuild the statistics for `view` from the retained events (call under no lock;
         the swap happens under it). Raises FilterError for a bad filter, changing nothing."""
-        query = self._filter_for(view)
+        query = view.query()
         with self.lock:
             self.generation += 1
             generation = self.generation

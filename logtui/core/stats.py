@@ -260,6 +260,10 @@ class RollingStats:
     def __init__(self, window: float | None, bucket: float, clock: Clock | None = None) -> None:
         self.window = window
         self.width = bucket
+        # A window spans at most MAX_BUCKETS buckets, as 'all' does: '--window 30d' would
+        # otherwise hold and print 259,200 ten-second buckets, nearly all of them empty.
+        while window is not None and window / self.width > MAX_BUCKETS:
+            self.width *= 2
         self.clock = clock
         self.buckets: dict[int, Bucket] = {}
         self.newest = -math.inf
@@ -348,8 +352,9 @@ class RollingStats:
         narrows it to the newest seconds (the dashboard's shorter windows)."""
         buckets = self.window_buckets()
         length = span if span is not None else self.window
-        if length is not None:
-            last = math.floor(self.now() / self.width)
+        end = self.now()
+        if length is not None and math.isfinite(end):
+            last = math.floor(end / self.width)
             first = last - math.ceil(length / self.width) + 1
         elif buckets:
             first = math.floor(buckets[0].start / self.width)

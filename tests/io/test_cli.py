@@ -64,6 +64,25 @@ def test_a_filter_may_start_with_a_negated_term(capsys: pytest.CaptureFixture[st
     assert json.loads(out)["status"] == {"404": 1, "503": 1}
 
 
+def test_a_fixed_window_with_nothing_counted_is_an_empty_summary(
+        capsys: pytest.CaptureFixture[str], access_log: Path) -> None:
+    code, out, err = run(capsys, "tail", str(access_log), "--once", "--window", "5m",
+                         "--filter", "status:999")
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert (summary["total"], summary["series"], summary["end"]) == (0, [], None)
+
+
+def test_once_counts_what_a_view_selects(capsys: pytest.CaptureFixture[str],
+                                         access_log: Path) -> None:
+    # the view's filter and its bots mode ('hide': the log's one agent is Googlebot)
+    code, out, _ = run(capsys, "tail", str(access_log), "--once",
+                       "--view", "logtui:f=status%3A%3E%3D400&w=1h")
+    assert code == 0 and json.loads(out)["status"] == {"404": 1, "503": 1}
+    code, out, _ = run(capsys, "tail", str(access_log), "--once", "--view", "logtui:b=hide")
+    assert code == 0 and json.loads(out)["status"] == {}
+
+
 def test_once_last_lines(capsys: pytest.CaptureFixture[str], access_log: Path) -> None:
     code, out, _ = run(capsys, "tail", str(access_log), "--once", "--lines", "3")
     assert code == 0
@@ -99,6 +118,10 @@ def test_once_last_lines_of_an_iis_log_reads_its_layout_first(
     (["--frmat", "json"], 2, "unrecognized arguments: --frmat json (see 'logtui tail --help')"),
     (["--geoip", "/nonexistent.mmdb"], 2, "logtui: --geoip /nonexistent.mmdb:"),
     (["--once", "--no-ui"], 2, "not allowed with argument"),
+    (["--view", "logtui:w=1h", "--filter", "status:200"], 2,
+     "logtui: --view: it holds its own filter and window"),
+    (["--window", "5m", "--bucket", "10m"], 2,
+     "logtui: --bucket 10m: longer than the window (5m)"),
     (["--filter", "--top", "3"], 2, "argument --filter: expected one argument"),
     (["--filter", "-"], 2, "logtui: --filter '-': at column 1: '-' must be followed by a term"),
 ])

@@ -82,6 +82,18 @@ def test_window_all_coarsens_instead_of_growing() -> None:
     assert sum(point["total"] for point in stats.snapshot()["series"]) == len(times)
 
 
+def test_a_long_window_spans_at_most_max_buckets_of_a_wider_width() -> None:
+    thirty_days = 30 * 86400.0
+    stats = RollingStats(thirty_days, 10)
+    times = [thirty_days - t for t in (0.0, 5.0, 86400.0, 20 * 86400.0)]
+    stats.add(frame(times))
+    snapshot = stats.snapshot()
+    assert stats.width == 10 * 1024 and thirty_days / stats.width <= MAX_BUCKETS
+    assert len(snapshot["series"]) <= MAX_BUCKETS + 1
+    assert snapshot["total"] == sum(point["total"] for point in snapshot["series"]) == 4
+    assert RollingStats(3600.0, 10).width == 10   # the dashboard's longest window: as given
+
+
 ROWS = st.lists(st.tuples(st.floats(0, 500), st.sampled_from([200, 301, 404, 500]),
                           st.sampled_from(["/a", "/b", "/c"]), st.floats(0.0001, 5)),
                 min_size=1, max_size=60)
