@@ -98,6 +98,21 @@ def test_json_aliases_and_unit_suffixes() -> None:
     assert rows[2]["time"] == pytest.approx(1712790000.1) and rows[2]["ip"] == "3.3.3.3"
 
 
+def test_a_country_the_source_logs_is_kept() -> None:
+    rows = parse(
+        "json",
+        '{"ClientIP": "3.3.3.3", "ClientCountry": "ru", "EdgeResponseStatus": 200}',
+        '{"ip": "4.4.4.4", "geoip": {"country_code2": "DE", "city_name": "Berlin"}}',
+        '{"ip": "5.5.5.5", "country": "Netherlands"}',
+        '{"ip": "6.6.6.6", "country": "-"}',
+    )
+    assert [r["country"] for r in rows] == ["RU", "DE", "Netherlands", None]
+    assert json.loads(rows[1]["fields"]) == {"geoip": {"country_code2": "DE",
+                                                       "city_name": "Berlin"}}
+    [row] = parse("ltsv", "host:127.0.0.1\tstatus:200\tcountry:jp")
+    assert row["country"] == "JP"
+
+
 def test_caddy_nested_request() -> None:
     [row] = parse("json", json.dumps({
         "ts": 1716723772.6, "status": 200, "size": 446, "duration": 0.000724,

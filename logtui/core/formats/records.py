@@ -40,6 +40,7 @@ class AliasTable:
     ua: Sequence[str]
     referer: Sequence[str]
     host: Sequence[str]
+    country: Sequence[str]
     time: Sequence[str]
     level: Sequence[str]
     request: Sequence[str]
@@ -65,6 +66,10 @@ JSON_ALIASES = AliasTable(
              "request.headers.referer", "http.request.referrer"),
     host=("host", "server_name", "vhost", "http_host", "clientrequesthost", "request.host",
           "url.domain"),
+    # a CDN's or a log shipper's own lookup: Cloudflare, Logstash's geoip filter, ECS
+    country=("country", "country_code", "clientcountry", "geoip.country_code2",
+             "geoip.country_code", "geoip.country_iso_code", "client.geo.country_iso_code",
+             "source.geo.country_iso_code"),
     time=("time", "timestamp", "ts", "@timestamp", "time_local", "time_iso8601", "datetime",
           "date", "edgestarttimestamp", "msec", "start_time"),
     level=("level", "lvl", "severity", "loglevel", "log.level"),
@@ -82,6 +87,7 @@ LTSV_ALIASES = AliasTable(
     ua=("ua", "user_agent"),
     referer=("referer",),
     host=("vhost", "server_name", "http_host"),
+    country=("country", "country_code"),
     time=("time", "timestamp", "epoch"),
     level=("level",),
     request=("req", "request"),
@@ -106,9 +112,9 @@ _PLANS: dict[tuple[int, tuple[str, ...]], Plan] = {}
 _MAX_PLANS = 4096
 # What records_frame returns, in this order.
 RECORD_COLUMNS = ("time", "ip", "method", "path", "status", "bytes", "latency", "ua", "referer",
-                  "host", "level", "fields")
+                  "host", "country", "level", "fields")
 PLANNED_FIELDS = ("ip", "method", "path", "status", "bytes", "latency", "ua", "referer", "host",
-                  "time", "level", "request")
+                  "country", "time", "level", "request")
 
 
 def _plan(keys: tuple[str, ...], aliases: AliasTable) -> Plan:
@@ -255,6 +261,7 @@ def _shape_frame(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.DataFra
                  for i, candidate in enumerate(plan["latency"])]
     request = first("request").str.extract_groups(REQUEST_LINE.pattern)
     ip = first("ip")
+    country = first("country")
     times = (_value(records[0], candidate) for candidate in plan["time"])
     kind = time_kind(next((t for t in times if t is not None), None))
     return frame.select(
@@ -268,6 +275,9 @@ def _shape_frame(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.DataFra
         ua=first("ua"),
         referer=first("referer"),
         host=first("host"),
+        # ISO codes as --geoip gives them ('ru' -> 'RU'); a country's name as written
+        country=pl.when(country.str.len_chars() == 2).then(country.str.to_uppercase())
+        .otherwise(country),
         level=first("level"),
     )
 
