@@ -18,8 +18,9 @@ from logtui.cli import (
 )
 from logtui.command import RuntimeFailure, UsageError
 from logtui.core.address import AddressError, is_loopback, parse_endpoint
+from logtui.core.durations import format_duration
 from logtui.core.filters import compile_filter
-from logtui.core.remote import RemoteDashboard
+from logtui.core.remote import RETAINED, RemoteDashboard
 from logtui.headless import emit
 from logtui.sources.connect import connect_all
 from logtui.sources.live import LiveSources
@@ -101,6 +102,10 @@ def json_snapshot(data: dict[str, Any]) -> dict[str, Any]:
 
 def run_connect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     view, bucket, interval, theme = view_options(args)
+    if view.window is None or view.window > RETAINED:
+        flag = "--view" if args.view else f"--window {args.window}"
+        raise UsageError(f"{flag}: connect shows at most the last "
+                         f"{format_duration(RETAINED)}, what aggregators keep")
     endpoints = {text: _endpoint("connect", text, "127.0.0.1") for text in args.endpoints}
     remote = RemoteDashboard(list(endpoints), view, bucket)
 
