@@ -109,6 +109,8 @@ def tail_options(args: argparse.Namespace) -> TailOptions:
     view, bucket, interval, theme = view_options(args)
     pipeline, geo = input_pipeline(args, view.query())   # a --view's filter and bots mode
     listen = listen_options(args)
+    if listen is None and args.shared_key:   # (serve's viewers use it without --listen)
+        raise UsageError("--shared-key goes with --listen")
     if listen is not None and args.once:
         raise UsageError("--listen: forwarded events arrive over time; use it without --once")
     if not args.paths and listen is None:

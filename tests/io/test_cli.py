@@ -122,6 +122,7 @@ def test_once_last_lines_of_an_iis_log_reads_its_layout_first(
      "logtui: --view: it holds its own filter and window"),
     (["--window", "5m", "--bucket", "10m"], 2,
      "logtui: --bucket 10m: longer than the window (5m)"),
+    (["--shared-key", "k"], 2, "logtui: --shared-key goes with --listen"),
     (["--filter", "--top", "3"], 2, "argument --filter: expected one argument"),
     (["--filter", "-"], 2, "logtui: --filter '-': at column 1: '-' must be followed by a term"),
 ])
