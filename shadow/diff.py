@@ -99,11 +99,23 @@ def _pattern_regex(pattern: str) -> str:
     return regex.replace(r"\*", r"[^.\[]*")
 
 
+# What a JSON path pattern may hold after its '$': .key, .* and .** steps, [N], [*] and
+# ["key"] (child_path's form for keys that are not plain words).
+_PATH_PATTERN = re.compile(r'(?:\.(?:\*\*|[^.\[\]]+)|\[(?:\d+|\*|"(?:[^"\\]|\\.)*")\])*')
+
+
 def check_pattern(pattern: str) -> None:
     """Raise ValueError when an --ignore pattern cannot match any field."""
-    if not pattern.strip():
+    text = pattern.strip()
+    if text.lower().startswith("header:"):
+        valid = bool(text[len("header:"):].strip())
+    elif text in ("status", "body"):
+        valid = True
+    else:   # 'meta.id' and 'items[*]' are read from the document's root, as '$.meta.id'
+        steps = text.removeprefix("$") if text.startswith(("$", "[")) else "." + text
+        valid = bool(steps) and _PATH_PATTERN.fullmatch(steps) is not None
+    if not valid:
         raise ValueError("expected a JSON path like $.meta.id, items[*].ts, or header:NAME")
-    re.compile(_pattern_regex(pattern))
 
 
 # -- verdicts ---------------------------------------------------------------------------

@@ -110,10 +110,18 @@ def test_status_difference_within_the_same_class() -> None:
     assert diff_replies(ok({}, 200), ok({}, 201), IgnoreRules(["status"])) == []
 
 
-@pytest.mark.parametrize("pattern", ["", "   "])
+@pytest.mark.parametrize("pattern", ["", "   ", "$", "$.[[", "items[", "a..b", "header:",
+                                     "$.a[x]"])
 def test_bad_ignore_patterns(pattern: str) -> None:
     with pytest.raises(ValueError):
         check_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["$.meta.request_id", "items[*].ts", "**.updated_at",
+                                     "header:x-build", "status", "body", "*.ts", "$[0].id",
+                                     '$["a b"].c', "meta.id", "$.items[*]"])
+def test_good_ignore_patterns(pattern: str) -> None:
+    check_pattern(pattern)
 
 
 @pytest.mark.parametrize(("path", "endpoint"), [
