@@ -123,6 +123,8 @@ class Connection:
             self.remote.update(self.name, lambda r: setattr(r, "shadow", board))
         elif kind == "error":
             self.state(f"error: {body}")
+        elif kind == "HELO":   # the handshake of an aggregator that wants a key
+            raise Refused("the aggregator requires a shared key: give --shared-key")
         else:
             raise WireError(f"unexpected {kind!r}")
 

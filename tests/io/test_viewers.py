@@ -163,7 +163,7 @@ def test_a_slow_viewer_loses_lines_not_ingestion_and_says_how_many() -> None:
         server.close()
 
 
-def test_a_wrong_shared_key_is_refused() -> None:
+def test_a_wrong_or_missing_shared_key_is_refused() -> None:
     hub = Hub()
     server = ViewerServer(hub, "127.0.0.1", 0, shared_key="right")
     server.start()
@@ -176,6 +176,14 @@ def test_a_wrong_shared_key_is_refused() -> None:
         wait_for(lambda: remote.replicas["agg"].state.startswith("retrying")
                  and "refused" in remote.replicas["agg"].state)
         assert server.refused >= 1 and server.connected == 0
+        stop.set()
+        thread.join(10)
+        keyless = RemoteDashboard(["agg"], View())
+        stop = threading.Event()
+        thread = threading.Thread(target=connect_all, args=(
+            keyless, {"agg": ("127.0.0.1", server.port)}, None, stop), daemon=True)
+        thread.start()
+        wait_for(lambda: "requires a shared key" in keyless.replicas["agg"].state)
         stop.set()
         thread.join(10)
         good = RemoteDashboard(["agg"], View())
