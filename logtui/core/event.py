@@ -31,7 +31,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "host": pl.String(),
     "level": pl.String(),
     "bot": pl.String(),        # readable crawler name, or null for humans
-    "country": pl.String(),    # ISO 3166 code from --geoip, or null
+    "country": pl.String(),    # ISO 3166 code from the source or --geoip, or null
     "endpoint": pl.String(),   # the path's template (/users/{id}), filled by the pipeline
     "fields": pl.String(),     # every other record field, as a JSON object (or null)
 }
@@ -49,6 +49,20 @@ def text_of() -> pl.Expr:
              pl.concat_str(pl.lit('"'), pl.col("ua"), pl.lit('"')), pl.col("fields")]
     written = pl.concat_str([p.cast(pl.String).fill_null("-") for p in parts], separator=" ")
     return pl.coalesce(pl.col("line"), written)
+
+
+# The times a log line can sensibly carry: from 1970 to 2106 (32-bit unsigned seconds).
+LATEST_TIME = float(2**32)
+
+
+def usable_numbers() -> list[pl.Expr]:
+    """`time` and `latency` with garbage (NaN, infinities, a time before 1970 or after
+    2106) as null, as a '-' would be: a line may say anything, and one such value must not
+    stop the rest from being counted. A time left null is the neighbour's (fill_times)."""
+    time, latency = pl.col("time"), pl.col("latency")
+    return [pl.when(time.is_finite() & (time >= 0) & (time < LATEST_TIME)).then(time)
+            .alias("time"),
+            pl.when(latency.is_finite()).then(latency).alias("latency")]
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:

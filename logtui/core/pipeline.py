@@ -15,7 +15,7 @@ import polars as pl
 
 from logtui.core.endpoints import with_endpoints
 from logtui.core.enrich import Enricher
-from logtui.core.event import conform
+from logtui.core.event import conform, usable_numbers
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
 from logtui.core.formats.records import JSON_ALIASES, records_frame, shapes_of
@@ -73,7 +73,7 @@ class Source:
         fills the derived columns with `derive`, and one query times, filters and selects."""
         series = lines if isinstance(lines, pl.Series) else pl.Series(lines, dtype=pl.String)
         self.lines += len(series)
-        frame = self.format.parse(series, self.tag)
+        frame = self.format.parse(series, self.tag).with_columns(usable_numbers())
         known = self.last_time if self.last_time > -math.inf else fallback_time
         if not frame.is_empty():   # the time the last line gets from fill_times
             times = frame["time"].drop_nulls()
@@ -99,9 +99,12 @@ class Source:
         # most senders parse their records: look for line fields once per shape of record
         if any(not _LINE_KEYS.isdisjoint(keys) for keys in shapes):
             frame = self._parse_carried_lines(frame, [_line_of(record) for record in records])
-        frame = conform(frame).with_columns(
-            pl.col("time").fill_null(pl.Series(times, dtype=pl.Float64)))
-        return self._finish(frame)
+        # the record's own time if usable, else the sender's if usable, else a neighbour's
+        frame = (conform(frame).lazy().with_columns(usable_numbers())
+                 .with_columns(pl.col("time").fill_null(pl.Series(times, dtype=pl.Float64)))
+                 .with_columns(usable_numbers()))
+        known = self.last_time if self.last_time > -math.inf else 0.0
+        return self._finish(fill_times(frame, known).collect(engine="in-memory"))
 
     def _parse_carried_lines(self, frame: pl.DataFrame, carried: list[str | None]
                              ) -> pl.DataFrame:

@@ -29,6 +29,8 @@ ENDPOINT_CAPACITY = 100
 # A window of 'all' spans at most this many buckets, doubling their width when the
 # input's time span outgrows it, so memory stays flat however long the input.
 MAX_BUCKETS = 360
+# How far ahead of the clock a live window accepts events (senders' clocks drift).
+FUTURE_SLACK = 3600.0
 # Buckets merged into a snapshot between two shrinks of its summaries: memory stays within
 # MERGE_RUN times a bucket's, and each shrink's ranking is paid once per run.
 MERGE_RUN = 32
@@ -267,7 +269,9 @@ class RollingStats:
         self.clock = clock
         self.buckets: dict[int, Bucket] = {}
         self.newest = -math.inf
-        self.late = 0   # events older than the window when they arrived
+        # events outside the window when they arrived: older than it, or (live) more than
+        # FUTURE_SLACK ahead of the clock
+        self.late = 0
         self.changed: set[int] = set()   # bucket keys touched since take_changed()
 
     def now(self) -> float:
@@ -283,6 +287,12 @@ class RollingStats:
     def add_buckets(self, buckets: Iterable[Bucket]) -> None:
         """Merge buckets folded elsewhere (a worker thread, another aggregator)."""
         buckets = list(buckets)
+        if self.clock is not None:
+            # A live window ends now, or at a skewed sender's slightly later time; one event
+            # far ahead of the clock would otherwise push every other out of the window.
+            ahead = self.clock() + FUTURE_SLACK
+            self.late += sum(bucket.total for bucket in buckets if bucket.start > ahead)
+            buckets = [bucket for bucket in buckets if bucket.start <= ahead]
         for bucket in buckets:
             self.newest = max(self.newest, bucket.newest)
         horizon = self.now() - self.window if self.window is not None else -math.inf

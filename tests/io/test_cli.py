@@ -83,6 +83,20 @@ def test_once_counts_what_a_view_selects(capsys: pytest.CaptureFixture[str],
     assert code == 0 and json.loads(out)["status"] == {}
 
 
+def test_nan_infinite_and_far_off_numbers_are_missing_values(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text('{"status": 200, "time": 1700000000, "request_time": 0.5}\n'
+                    '{"status": 201, "time": "nan", "request_time": "inf"}\n'
+                    '{"status": 202, "time": 99999999999, "request_time": 1e400}\n'
+                    '{"status": 203, "time": 1700000001, "request_time": "NaN"}\n')
+    code, out, err = run(capsys, "tail", str(path), "--once")
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert summary["status"] == {"200": 1, "201": 1, "202": 1, "203": 1}
+    assert summary["latency"]["count"] == 1 and summary["end"] == 1700000001
+
+
 def test_once_last_lines(capsys: pytest.CaptureFixture[str], access_log: Path) -> None:
     code, out, _ = run(capsys, "tail", str(access_log), "--once", "--lines", "3")
     assert code == 0

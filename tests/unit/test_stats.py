@@ -73,6 +73,14 @@ def test_live_mode_ends_the_window_at_the_clock() -> None:
     assert stats.snapshot()["total"] == 0
 
 
+def test_a_live_window_drops_events_far_ahead_of_the_clock() -> None:
+    stats = RollingStats(300, 10, clock=lambda: 1000.0)
+    stats.add(frame([990.0, 995.0, 1000.0 + 60]))        # a minute ahead: a skewed sender
+    stats.add(frame([2.0**31]))                          # decades ahead: garbage
+    snapshot = stats.snapshot()
+    assert (snapshot["total"], snapshot["late"], snapshot["end"]) == (3, 1, 1060.0)
+
+
 def test_window_all_coarsens_instead_of_growing() -> None:
     stats = RollingStats(None, 1)
     times = [float(t) for t in range(0, 10_000, 3)]
