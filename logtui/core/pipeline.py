@@ -6,6 +6,7 @@ threads on separate chunks, the live tailer from one worker, and neither touches
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from logtui.core.enrich import Enricher
 from logtui.core.event import conform, usable_numbers
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
-from logtui.core.formats.records import JSON_ALIASES, records_frame, shapes_of
+from logtui.core.formats.records import JSON_ALIASES, plain, records_frame, shapes_of
+from logtui.core.lines import MAX_LINE
 
 
 def fill_times(frame: pl.LazyFrame, fallback: float) -> pl.LazyFrame:
@@ -90,8 +92,19 @@ class Source:
         """A batch of structured records (forwarded events) with their own times.
 
         A record that is only a log line in a `log` or `message` field (Fluent Bit's and
-        Fluentd's tail inputs send those) is parsed as a line of this source's format."""
+        Fluentd's tail inputs send those) is parsed as a line of this source's format.
+        Records come from the network: one that cannot be read (bytes, keys that are not
+        text, a line nested too deep) is counted as an unparsed event, and the rest of
+        its batch is read as usual."""
         self.lines += len(records)
+        try:
+            frame = self._records_frame(records, times)
+        except UNREADABLE:
+            frame = self._records_apart([plain(record) for record in records], times)
+        return self._finish(frame)
+
+    def _records_frame(self, records: Sequence[Mapping[str, Any]], times: Sequence[float]
+                       ) -> pl.DataFrame:
         shapes = shapes_of(records)
         # no `line`: text_of() writes one out when something reads it
         frame = records_frame(records, JSON_ALIASES, shapes).with_columns(
@@ -99,12 +112,32 @@ class Source:
         # most senders parse their records: look for line fields once per shape of record
         if any(not _LINE_KEYS.isdisjoint(keys) for keys in shapes):
             frame = self._parse_carried_lines(frame, [_line_of(record) for record in records])
-        # the record's own time if usable, else the sender's if usable, else a neighbour's
-        frame = (conform(frame).lazy().with_columns(usable_numbers())
+        return self._timed(conform(frame), times)
+
+    def _records_apart(self, records: Sequence[Mapping[str, Any]], times: Sequence[float]
+                       ) -> pl.DataFrame:
+        """Read the records half a batch at a time until what fails is one record, which
+        becomes an unparsed event: a few bad records cost a few reads each, not one per
+        record of the batch."""
+        try:
+            return self._records_frame(records, times)
+        except UNREADABLE:
+            if len(records) == 1:
+                text = json.dumps(records[0], ensure_ascii=False, default=str)[:MAX_LINE]
+                unread = pl.DataFrame({"tag": [self.tag], "line": [text], "parsed": [False]})
+                return self._timed(conform(unread), times)
+            half = len(records) // 2
+            return pl.concat([self._records_apart(records[:half], times[:half]),
+                              self._records_apart(records[half:], times[half:])])
+
+    def _timed(self, frame: pl.DataFrame, times: Sequence[float]) -> pl.DataFrame:
+        """The record's own time if usable, else the sender's if usable, else a
+        neighbour's."""
+        frame = (frame.lazy().with_columns(usable_numbers())
                  .with_columns(pl.col("time").fill_null(pl.Series(times, dtype=pl.Float64)))
                  .with_columns(usable_numbers()))
         known = self.last_time if self.last_time > -math.inf else 0.0
-        return self._finish(fill_times(frame, known).collect(engine="in-memory"))
+        return fill_times(frame, known).collect(engine="in-memory")
 
     def _parse_carried_lines(self, frame: pl.DataFrame, carried: list[str | None]
                              ) -> pl.DataFrame:
@@ -133,12 +166,16 @@ class Source:
 
 
 LINE_FIELDS = ("log", "message")   # in the order they are tried
+# What reading a batch of network records may raise (a Rust panic is no Exception).
+UNREADABLE = (Exception, pl.exceptions.PanicException)
 _LINE_KEYS = frozenset(LINE_FIELDS)
 
 
 def _line_of(record: Mapping[str, Any]) -> str | None:
     for key in LINE_FIELDS:
         value = record.get(key)
+        if isinstance(value, bytes):   # msgpack bin, from older senders
+            value = value.decode("utf-8", "replace")
         if isinstance(value, str):
             return value.rstrip("\r\n")
     return None

@@ -8,6 +8,7 @@ several aggregators' comparisons together.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,18 +25,33 @@ def is_shadow(tag: str) -> bool:
 
 
 def latest_entry(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What the panel lists for one comparison (the report record, trimmed)."""
-    fields = record.get("fields") or []
+    """What the panel lists for one comparison (the report record, trimmed). Records come
+    from the network: a field of the wrong type is left out, not trusted."""
+    fields = record.get("fields")
     return {
-        "time": float(record.get("time") or 0.0),
+        "time": _seconds(record.get("time")),
         "method": str(record.get("method") or ""),
         "path": str(record.get("path") or ""),
         "endpoint": str(record.get("endpoint") or ""),
         "verdict": str(record.get("verdict") or ""),
-        "production": record.get("production_status") or record.get("production_error"),
-        "staging": record.get("staging_status") or record.get("staging_error"),
-        "fields": [str(f.get("path")) for f in fields[:3] if isinstance(f, Mapping)],
+        "production": _answer(record.get("production_status") or record.get("production_error")),
+        "staging": _answer(record.get("staging_status") or record.get("staging_error")),
+        "fields": [str(f.get("path")) for f in (fields if isinstance(fields, list) else [])[:3]
+                   if isinstance(f, Mapping)],
     }
+
+
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) else 0.0
+
+
+def _answer(value: Any) -> int | str | None:
+    """A status code or an error's text."""
+    return value if value is None or isinstance(value, int | str) else str(value)
 
 
 @dataclass

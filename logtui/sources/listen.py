@@ -18,7 +18,7 @@ import polars as pl
 
 from logtui.core.dashboard import SourceState
 from logtui.core.forward import EventBatch
-from logtui.core.pipeline import Pipeline, Source
+from logtui.core.pipeline import UNREADABLE, Pipeline, Source
 from logtui.core.shadow import is_shadow
 from logtui.sources.forward import ForwardServer, Peer
 
@@ -65,6 +65,8 @@ class ForwardListener:
         self.pending_events = 0
         self.waiting: list[asyncio.Future[None]] = []
         self.flusher: asyncio.Task[None] | None = None
+        self.unread = 0              # events lost to an error while reading them
+        self.unread_reason = ""
 
     def start(self) -> None:
         """Listen, or raise OSError (the port is taken, say) before anything else runs."""
@@ -98,22 +100,34 @@ class ForwardListener:
         # Message mode sends one event per frame, and parsing costs about the same for one
         # event or a thousand: parse what arrives within a moment, from every sender.
         await asyncio.sleep(FLUSH_DELAY)
-        while self.pending:
-            pending, waiting = self.pending, self.waiting
-            self.pending, self.waiting, self.pending_events = {}, [], 0
-            for tag, batches in pending.items():
-                self.events += sum(len(batch) for batch in batches)
-                if self.shadow_sink is not None and is_shadow(tag):
-                    self.shadow_sink(_records(batches))
-                    continue
-                source = self.sources.get(tag) or self.sources.setdefault(
-                    tag, self.pipeline.source(tag))
-                # joined, parsed (polars, mostly outside the GIL) and handed to the sink,
-                # which may wait for room, in a thread: the loop reads and acks meanwhile
-                await asyncio.to_thread(self._parse, source, batches)
-            for flushed in waiting:
-                flushed.set_result(None)
-        self.flusher = None
+        try:
+            while self.pending:
+                pending, waiting = self.pending, self.waiting
+                self.pending, self.waiting, self.pending_events = {}, [], 0
+                for tag, batches in pending.items():
+                    count = sum(len(batch) for batch in batches)
+                    self.events += count
+                    try:
+                        await self._deliver(tag, batches)
+                    except UNREADABLE as error:
+                        # a bug, not a sender's record (Source.records reads any record):
+                        # counted and shown, and the input goes on
+                        self.unread += count
+                        self.unread_reason = f"{type(error).__name__}: {error}"[:200]
+                for flushed in waiting:
+                    flushed.set_result(None)
+        finally:
+            self.flusher = None
+
+    async def _deliver(self, tag: str, batches: list[EventBatch]) -> None:
+        if self.shadow_sink is not None and is_shadow(tag):
+            self.shadow_sink(_records(batches))
+            return
+        source = self.sources.get(tag) or self.sources.setdefault(
+            tag, self.pipeline.source(tag))
+        # joined, parsed (polars, mostly outside the GIL) and handed to the sink, which
+        # may wait for room, in a thread: the loop reads and acks meanwhile
+        await asyncio.to_thread(self._parse, source, batches)
 
     def _parse(self, source: Source, batches: list[EventBatch]) -> None:
         seconds = list(chain.from_iterable(batch.seconds for batch in batches))
@@ -125,6 +139,8 @@ class ForwardListener:
         detail = f"listening, {stats.connections} senders"
         if stats.malformed or stats.auth_failures:
             detail += f", {stats.malformed} malformed, {stats.auth_failures} refused"
+        if self.unread:
+            detail += f", {self.unread} not read ({self.unread_reason})"
         return SourceState(label, detail, "forward", self.events)
 
     def close(self) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
+import msgpack
 import polars as pl
 from fluent import sender
 
@@ -50,3 +52,41 @@ def test_forwarded_records_and_lines_join_the_file_events(tmp_path: Path) -> Non
     assert {p["path"] for p in snapshot["top_paths"]} == {"/x", "/y", "/from-file"}
     forward = next(state for tag, state in states.items() if tag.startswith("forward"))
     assert forward.lines == 4 and forward.state.startswith("listening")
+
+
+def test_hostile_records_are_counted_and_the_input_goes_on() -> None:
+    """Records no JSON sender makes (bytes, keys that are not text, NaN, a time far
+    ahead), then well-behaved ones: every one is counted and nothing stalls. (Frames the
+    protocol itself rejects, such as a NaN time, close their connection: test_forward_server.)"""
+    pipeline = Pipeline("auto", Enricher.default(), compile_filter(""))
+    live = LiveSources([], pipeline, from_start=True, last_lines=0,
+                       listen=ListenOptions("127.0.0.1", 0))
+    assert live.listener is not None
+    now = time.time()
+    hostile: list[tuple[float, object]] = [
+        (now, {1: 2, "status": 500}), (now, {b"status": 501}), (now, {None: 1}),
+        (now, {"log": b"not a line"}), (now, {"request": {1: 2}}),
+        (now, {"log": '{"a":' + "[" * 5000 + "]" * 5000 + "}"}),
+        (now, {"status": 502, "request_time": float("nan"), "time": float("inf")}),
+        (2**64 - 1, {"status": 503}),   # an EventTime the protocol takes, 500 billion years on
+    ]
+    batches: list[pl.DataFrame] = []
+    with live:
+        with socket.create_connection(("127.0.0.1", live.listener.port), timeout=10) as raw:
+            for at, record in hostile:
+                raw.sendall(msgpack.packb(["app", at, record]))
+        client = sender.FluentSender("app", host="127.0.0.1", port=live.listener.port)
+        for status in (200, 201):
+            assert client.emit("", {"status": status, "path": "/ok"})
+        client.close()
+        deadline = time.monotonic() + 10
+        while sum(b.height for b in batches) < 10 and time.monotonic() < deadline:
+            batches += live.poll()
+            live.wait(0.05)
+    frame = pl.concat(batches)
+    assert frame.height == 10
+    assert sorted(frame["status"].drop_nulls()) == [200, 201, 500, 501, 502, 503]
+    assert frame["time"].is_finite().all() and frame["latency"].null_count() == 10
+    stats = RollingStats(300, 10, clock=lambda: now)
+    stats.add(frame)
+    assert stats.snapshot()["total"] == 10

@@ -31,3 +31,14 @@ def test_boards_merge_and_travel() -> None:
     assert (row["regression"], row["same"], row["total"]) == (2, 1, 3)
     assert [e["time"] for e in merged.snapshot()["latest"]] == [2.0, 1.0]
     assert is_shadow("shadow.diff") and not is_shadow("shadow.diffs") and not is_shadow("web")
+
+
+def test_comparisons_with_fields_of_the_wrong_type_are_counted_as_far_as_they_go() -> None:
+    board = ShadowBoard()
+    board.add([{"verdict": "regression", "endpoint": "/x", "time": "abc"},
+               {"verdict": "regression", "endpoint": "/x", "fields": 5, "time": float("nan")},
+               {"verdict": "diff", "endpoint": "/y", "production_status": b"x"}])
+    snapshot = board.snapshot()
+    assert snapshot["verdicts"]["regression"] == 2 and snapshot["verdicts"]["diff"] == 1
+    assert [entry["time"] for entry in snapshot["latest"]] == [0.0, 0.0, 0.0]
+    assert snapshot["latest"][0]["production"] == "b'x'"

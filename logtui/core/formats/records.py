@@ -94,6 +94,25 @@ LTSV_ALIASES = AliasTable(
 )
 
 
+# Nesting kept by `plain`; below it a value is its text (JSON lines stop near 1000 too).
+PLAIN_DEPTH = 64
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """`value` as JSON holds it: text keys, bytes decoded as UTF-8 (invalid bytes
+    replaced), anything else as its text. msgpack senders may send all of these."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    if depth < PLAIN_DEPTH and isinstance(value, Mapping):
+        return {key if isinstance(key, str) else str(plain(key, depth + 1)):
+                plain(item, depth + 1) for key, item in value.items()}
+    if depth < PLAIN_DEPTH and isinstance(value, list | tuple):
+        return [plain(item, depth + 1) for item in value]
+    return str(value)
+
+
 def _missing(value: Any) -> bool:
     return value is None or value == "" or value == "-"
 
@@ -292,11 +311,14 @@ def _extras(records: Sequence[Mapping[str, Any]], plan: Plan) -> pl.Series | Non
         return None
     try:
         values = pl.DataFrame({key: list(map(itemgetter(key), records)) for key in keys})
-        return values.select(pl.struct(pl.all()).struct.json_encode())[:, 0]
+        if not any("Binary" in str(dtype) for dtype in values.schema.values()):
+            return values.select(pl.struct(pl.all()).struct.json_encode())[:, 0]
     except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError):
-        # values of mixed types under one key: let the json module write each record
-        return pl.Series([json.dumps({key: record[key] for key in keys}, ensure_ascii=False,
-                                     default=str) for record in records], dtype=pl.String)
+        pass
+    # values of mixed types under one key, or bytes (polars panics writing those as JSON):
+    # the json module writes each record
+    return pl.Series([json.dumps({key: record[key] for key in keys}, ensure_ascii=False,
+                                 default=plain) for record in records], dtype=pl.String)
 
 
 Shapes = dict[tuple[str, ...], list[int]]

@@ -27,7 +27,7 @@ def json_object(line: str) -> dict[str, Any] | None:
         text = text[prefix.end():]
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):   # RecursionError: nested some 1000 deep
         return None
     return value if isinstance(value, dict) else None
 
