@@ -133,7 +133,7 @@ def listen_options(args: argparse.Namespace) -> ListenOptions | None:
             if getattr(args, flag):
                 raise UsageError(f"--{flag.replace('_', '-')} goes with --listen")
         return None
-    from logtui.sources.forward import tls_context
+    from logtui.sources.forward import TLSClientCAError, tls_context
     from logtui.sources.listen import ListenOptions
 
     try:
@@ -141,11 +141,16 @@ def listen_options(args: argparse.Namespace) -> ListenOptions | None:
     except AddressError as error:
         raise UsageError(f"--listen {error}") from None
     tls = None
+    if args.tls_client_ca and not args.tls_cert:
+        # without TLS of its own the input would take anyone's plain TCP
+        raise UsageError("--tls-client-ca goes with --tls-cert and --tls-key")
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
             raise UsageError("--tls-cert and --tls-key go together")
         try:
             tls = tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+        except TLSClientCAError as error:
+            raise UsageError(f"--tls-client-ca {error}") from None
         except (OSError, ValueError) as error:
             raise UsageError(f"--tls-cert/--tls-key: {error}") from None
     return ListenOptions(host, port, args.shared_key, tls)

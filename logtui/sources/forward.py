@@ -76,13 +76,23 @@ def tls_context(cert: str | Path, key: str | Path,
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert, key)
-        if client_ca is not None:
-            context.load_verify_locations(client_ca)
-            context.verify_mode = ssl.CERT_REQUIRED
     except (OSError, ssl.SSLError) as exc:
-        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
-        raise ValueError(f"TLS {cert}, {key}: {reason}") from None
+        raise ValueError(f"TLS {cert}, {key}: {_reason(exc)}") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSClientCAError(f"{client_ca}: {_reason(exc)}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+class TLSClientCAError(ValueError):
+    """The client CA file of --tls-client-ca cannot be used."""
+
+
+def _reason(exc: OSError) -> str:
+    return getattr(exc, "reason", None) or exc.strerror or str(exc)
 
 
 class _HeartbeatEcho(asyncio.DatagramProtocol):

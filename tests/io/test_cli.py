@@ -234,12 +234,24 @@ def test_a_w3c_layout_change_applies_to_the_right_lines_across_chunks(
     (["connect", "127.0.0.1:1", "--filter", "status:"], "--filter 'status:'"),
     (["tail", "x", "--tls-cert", "c.pem"], "--tls-cert goes with --listen"),
     (["tail", "--listen", "127.0.0.1:0", "--once"], "--listen: forwarded events arrive"),
+    (["tail", "--listen", "127.0.0.1:0", "--tls-client-ca", "ca.pem"],
+     "--tls-client-ca goes with --tls-cert and --tls-key"),
 ])
 def test_aggregator_arguments_are_checked(capsys: pytest.CaptureFixture[str], args: list[str],
                                           message: str) -> None:
     code, out, err = run(capsys, *args)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_missing_client_ca_is_named(capsys: pytest.CaptureFixture[str],
+                                     certificate: tuple[Path, Path], tmp_path: Path) -> None:
+    cert, key = certificate
+    code, _, err = run(capsys, "tail", "--listen", "127.0.0.1:0", "--tls-cert", str(cert),
+                       "--tls-key", str(key), "--tls-client-ca", str(tmp_path / "nope.pem"))
+    assert code == 2
+    assert err.startswith(f"logtui: --tls-client-ca {tmp_path / 'nope.pem'}: ") and \
+        len(err.splitlines()) == 1, err
 
 
 def test_a_port_in_use_is_a_one_line_runtime_error(capsys: pytest.CaptureFixture[str]) -> None:
