@@ -186,7 +186,13 @@ def _header_pair(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     if not colon:
         raise ConfigError("set_header", f"{text!r}: expected NAME:VALUE")
-    return _header_name("set_header", name), value.strip()
+    value = value.strip()
+    # RFC 9110 field-value: visible characters, spaces and tabs; a CR or LF would start
+    # another header (or end the head) in every mirrored request
+    if not re.fullmatch(r"[\t\x20-\x7e\x80-\xff]*", value):
+        raise ConfigError("set_header", f"{text!r}: a header value cannot hold control "
+                                        "characters such as CR or LF")
+    return _header_name("set_header", name), value
 
 
 def _size(text: str) -> int:
@@ -194,7 +200,7 @@ def _size(text: str) -> int:
         size = parse_size(str(text).strip())
     except ValueError:
         size = None
-    if size is None:
+    if size is None or size < 0:
         raise ConfigError("max_body", f"{text!r}: expected a size like 512k, 1m or 65536")
     return size
 

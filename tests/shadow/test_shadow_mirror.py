@@ -33,11 +33,14 @@ def config(**settings: object) -> MirrorConfig:
     ({"methods": "G3T"}, "methods", "HTTP methods"),
     ({"allow": ["api/*"]}, "allow", "/api/*"),
     ({"set_header": ["X-Env"]}, "set_header", "NAME:VALUE"),
+    ({"set_header": ["X-Env: a\r\nInjected: 1"]}, "set_header", "CR or LF"),
     ({"strip_header": ["bad header"]}, "strip_header", "not a header name"),
     ({"max_body": "lots"}, "max_body", "512k"),
+    ({"max_body": "-1"}, "max_body", "512k"),
     ({"timeout": "soon"}, "timeout", "duration"),
     ({"max_in_flight": "0"}, "max_in_flight", "1 or more"),
     ({"ignore": [" "]}, "ignore", "JSON path"),
+    ({"ignore": ["$.[["]}, "ignore", "JSON path"),
 ])
 def test_settings_are_validated(settings: dict[str, object], setting: str,
                                 message: str) -> None:
