@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ def input_pipeline(args: argparse.Namespace, query: Filter) -> tuple[Pipeline, b
     return Pipeline(args.format, Enricher.default(geo), query), geo is not None
 
 
+MIN_BUCKET = 0.001   # seconds
+
+
 def view_options(args: argparse.Namespace) -> tuple[View, float, float, str]:
     """--filter, --window, --view, --bucket, --interval, --top, --theme checked: the view,
     bucket and interval seconds, and the theme's full name (None when not given)."""
@@ -98,6 +102,8 @@ def view_options(args: argparse.Namespace) -> tuple[View, float, float, str]:
     if args.top < 1:
         raise UsageError(f"--top {args.top}: expected 1 or more")
     bucket = _duration("--bucket", args.bucket)
+    if bucket < MIN_BUCKET:   # bucket numbers are 64-bit integers of time / bucket
+        raise UsageError(f"--bucket {args.bucket}: expected at least 1ms")
     if view.window is not None and bucket > view.window:
         raise UsageError(f"--bucket {args.bucket}: longer than the window "
                          f"({format_duration(view.window)})")
@@ -327,7 +333,7 @@ def run_connect_command(args: argparse.Namespace) -> int:
 def run_demo_command(args: argparse.Namespace) -> int:
     from logtui.demo import run_demo
 
-    if args.rate <= 0:
+    if not 0 < args.rate < math.inf:   # NaN fails both
         raise UsageError(f"--rate {args.rate}: expected a positive number of requests per second")
     if not sys.stdout.isatty():
         raise UsageError("demo: the dashboard needs a terminal (try 'logtui tail FILE --once')")

@@ -79,9 +79,11 @@ def _read_existing(path: str, source: Source, options: TailOptions, reader: Batc
         lines = follower.read()
         while follower.has_more:
             lines += follower.read()
+        state = follower.state   # before close(), which makes it "closed"
+        if state.startswith("error") or state == "missing":
+            raise OSError(0, "no such file or directory" if state == "missing"
+                          else state.removeprefix("error: "), path)
         lines += follower.close(final=True)
-        if follower.state.startswith("error") or follower.state == "missing":
-            raise OSError(0, follower.state.removeprefix("error: "), path)
         if lines:
             reader.stats.add(source.events(lines, os.stat(path).st_mtime))
         return follower.truncated

@@ -314,6 +314,9 @@ def _read_regex(text: str, start: int) -> _Token:
 
 # --- parser -------------------------------------------------------------------------------
 
+MAX_NESTING = 100   # parentheses and negations around one term
+
+
 class _Parser:
     """alternatives := conjunction ('OR' conjunction)*;  conjunction := unary+;
     unary := '-' unary | '(' alternatives ')' | word | regex."""
@@ -323,6 +326,7 @@ class _Parser:
         self.index = 0
         self.spans: list[tuple[int, int]] = []  # source span of each top-level term
         self.top_ors: list[int] = []            # where each top-level OR starts
+        self.depth = 0                          # '(' and '-' open around this token
         self.node = self._parse() if self.tokens else None
 
     def _parse(self) -> Node:
@@ -364,25 +368,35 @@ class _Parser:
     def _unary(self) -> Node:
         token = self.tokens[self.index]
         self.index += 1
-        if token.kind == "-":
-            if self._next_kind() == "OR":  # the tokenizer already refused a space or ')' after '-'
-                raise FilterError(token.start, "'-' must be followed by a term")
-            return Not(self._unary())
-        if token.kind == "(":
-            if self._next_kind() is None:
-                raise FilterError(token.start, "unclosed '('")
-            if self._next_kind() == ")":
-                raise FilterError(token.start, "empty parentheses")
-            node = self._alternatives(top=False)
-            if self._next_kind() is None:
-                raise FilterError(token.start, "unclosed '('")
-            self.index += 1  # the ')'
+        if token.kind in ("-", "("):
+            # the parser recurses: a pasted wall of '(' must be an error, not a crash
+            if self.depth == MAX_NESTING:
+                raise FilterError(token.start, f"nested more than {MAX_NESTING} deep")
+            self.depth += 1
+            node = self._negation(token) if token.kind == "-" else self._group(token)
+            self.depth -= 1
             return node
         if token.kind == "regex":
             return Search(text_of(), _checked_regex(token.text, token.start))
         if token.key is None:
             return Search(text_of(), "(?i)" + _escape(token.text))
         return _field_term(token, token.key)
+
+    def _negation(self, token: _Token) -> Node:
+        if self._next_kind() == "OR":  # the tokenizer already refused a space or ')' after '-'
+            raise FilterError(token.start, "'-' must be followed by a term")
+        return Not(self._unary())
+
+    def _group(self, token: _Token) -> Node:
+        if self._next_kind() is None:
+            raise FilterError(token.start, "unclosed '('")
+        if self._next_kind() == ")":
+            raise FilterError(token.start, "empty parentheses")
+        node = self._alternatives(top=False)
+        if self._next_kind() is None:
+            raise FilterError(token.start, "unclosed '('")
+        self.index += 1  # the ')'
+        return node
 
 
 # --- field terms --------------------------------------------------------------------------

@@ -124,11 +124,13 @@ def test_once_last_lines_of_an_iis_log_reads_its_layout_first(
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["--format", "apache"], 2, "logtui: --format: unknown format 'apache'"),
     (["--format", "nginx:no variables"], 2, "logtui: --format: log_format 'no variables'"),
+    (["--format", "nginx:$1 $status"], 2, "log_format '$1 $status': $1 is no variable name"),
     (["--filter", "stauts:5xx"], 2, "unknown field 'stauts' (did you mean 'status'?)"),
     (["--filter", "status:>=abc"], 2, "logtui: --filter 'status:>=abc': at column"),
     (["--window", "5x"], 2, "logtui: --window '5x': expected a duration like 30s, 5m, 1h"),
     (["--bucket", "0"], 2, "logtui: --bucket '0'"),
     (["--lines", "-1"], 2, "logtui: --lines -1"),
+    (["--bucket", "0.0001ms"], 2, "logtui: --bucket 0.0001ms: expected at least 1ms"),
     (["--frmat", "json"], 2, "unrecognized arguments: --frmat json (see 'logtui tail --help')"),
     (["--geoip", "/nonexistent.mmdb"], 2, "logtui: --geoip /nonexistent.mmdb:"),
     (["--once", "--no-ui"], 2, "not allowed with argument"),
@@ -149,12 +151,14 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys: pytest.CaptureFixture[st
     assert len(err.splitlines()) == 1 and message in err, err
 
 
+@pytest.mark.parametrize("last", [[], ["--lines", "5"]])
 def test_unreadable_inputs_are_reported_and_the_rest_still_counted(
-        capsys: pytest.CaptureFixture[str], access_log: Path, tmp_path: Path) -> None:
+        capsys: pytest.CaptureFixture[str], access_log: Path, tmp_path: Path,
+        last: list[str]) -> None:
     code, out, err = run(capsys, "tail", str(access_log), str(tmp_path / "missing.log"),
-                         str(tmp_path), str(tmp_path / "none-*.log"), "--once")
+                         str(tmp_path), str(tmp_path / "none-*.log"), "--once", *last)
     assert code == 1
-    assert json.loads(out)["total"] == 6
+    assert json.loads(out)["total"] == (5 if last else 6)
     assert err.splitlines() == [
         f"logtui: {tmp_path / 'missing.log'}: no such file or directory",
         f"logtui: {tmp_path}: is a directory",

@@ -191,6 +191,8 @@ def test_term(text: str, expected: list[int]) -> None:
     ("(status:5xx", 0, "unclosed '('"),
     ("a (b OR (c)", 2, "unclosed '('"),
     ("a (", 2, "unclosed '('"),
+    ("(" * 500 + "a", 100, "nested more than 100 deep"),
+    ("-(" * 60 + "a", 100, "nested more than 100 deep"),
     ("status:5xx)", 10, "unmatched ')'"),
     (") a", 0, "unmatched ')'"),
     ("()", 0, "empty parentheses"),

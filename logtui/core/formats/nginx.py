@@ -113,6 +113,10 @@ def compile_log_format(spec: str, name: str = "nginx", *, allow_tail: bool = Fal
     names = [braced or bare for braced, bare in zip(pieces[1::3], pieces[2::3], strict=True)]
     if not names:
         raise LogFormatError(f"log_format {spec!r} has no $variables")
+    for variable in names:
+        # $1 is a regex capture in nginx, and a leading '_' is ours (_matched, _tail)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", variable):
+            raise LogFormatError(f"log_format {spec!r}: ${variable} is no variable name")
     tail = "_tail" if allow_tail else None
 
     def build(lenient: bool) -> str:
