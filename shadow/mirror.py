@@ -57,9 +57,15 @@ class Upstream:
 
     @classmethod
     def parse(cls, setting: str, text: str) -> Upstream:
-        parts = urlsplit(text.strip())
+        try:
+            parts = urlsplit(text.strip())   # raises on a broken [IPv6] host
+        except ValueError:
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(setting, f"{text!r}: expected an http:// or https:// URL")
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(setting, f"{text!r}: a URL with credentials is not supported "
+                                       "(staging's can go in --set-header Authorization:...)")
         try:
             parts.port  # noqa: B018 - urlsplit validates the port lazily
         except ValueError:

@@ -25,6 +25,8 @@ def config(**settings: object) -> MirrorConfig:
     ({"staging": "staging:8080"}, "staging", "expected an http:// or https:// URL"),
     ({"staging": "http://host:99999"}, "staging", "port"),
     ({"staging": "http://host/?q=1"}, "staging", "no query"),
+    ({"staging": "http://[::1"}, "staging", "expected an http:// or https:// URL"),
+    ({"staging": "http://u:p@host"}, "staging", "a URL with credentials is not supported"),
     ({"secondary": "ftp://x"}, "secondary", "http://"),
     ({"sample": "150"}, "sample", "percentage"),
     ({"sample": "ten"}, "sample", "percentage"),
