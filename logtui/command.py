@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
+from logtui.core.sanitize import printable
+
 
 class UsageError(Exception):
     """Bad arguments: exit 2."""
@@ -63,10 +65,10 @@ def run(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None,
                              .replace("  --help", " --help"))
         return int(args.run(args))
     except UsageError as error:
-        print(f"{prog}: {error}", file=sys.stderr)
+        print(f"{prog}: {printable(str(error))}", file=sys.stderr)
         return 2
-    except RuntimeFailure as error:
-        print(f"{prog}: {error}", file=sys.stderr)
+    except RuntimeFailure as error:   # file names and peers' words may hold escapes
+        print(f"{prog}: {printable(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

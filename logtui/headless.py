@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any, BinaryIO, TextIO
 from logtui.cli import TailOptions, listen_failure
 from logtui.command import RuntimeFailure
 from logtui.core.pipeline import Source
+from logtui.core.sanitize import json_text, printable
 from logtui.core.shadow import ShadowBoard
 from logtui.core.stats import RollingStats
 from logtui.sources.batch import BatchReader
@@ -30,7 +30,7 @@ def expand(pattern: str) -> list[str]:
 
 
 def emit(snapshot: dict[str, Any], out: TextIO) -> None:
-    out.write(json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")) + "\n")
+    out.write(json_text(snapshot) + "\n")
     out.flush()
 
 
@@ -62,7 +62,7 @@ def run_once(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None) -
         reader.close()
     emit({**stats.snapshot(options.top), "sources": sources}, out)
     for failure in failures:
-        print(f"logtui: {failure}", file=sys.stderr)
+        print(f"logtui: {printable(failure)}", file=sys.stderr)   # names come from globs
     return 1 if failures else 0
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -22,6 +21,7 @@ from mitmproxy.options import Options
 from logtui import __version__, command
 from logtui.command import Parser, RuntimeFailure, UsageError
 from logtui.core.address import parse_endpoint
+from logtui.core.sanitize import json_text
 from shadow.addon import OPTIONS, MirrorAddon, config_from_options
 from shadow.forward import os_reason
 from shadow.mirror import ConfigError, MirrorStats, Upstream
@@ -258,7 +258,7 @@ def report(args: argparse.Namespace) -> int:
     except OSError as error:
         raise RuntimeFailure(f"{args.path}: {os_reason(error)}") from None
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False))
+        print(json_text(summary))
     else:
         sys.stdout.write(render_text(summary))
     return 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from logtui.core.sanitize import printable
 from logtui.core.sketch import LatencySketch
 from shadow.diff import DIFF, REGRESSION, SAME, VERDICTS, NoiseFilter
 
@@ -119,10 +121,10 @@ class Summariser:
             if (latency := record.get(f"{side}_latency")) is not None:
                 getattr(summary, side).add(latency)
         if verdict == REGRESSION:
-            name = (str(record["staging_status"]) if record["staging_status"] is not None
-                    else _error_name(record.get("staging_error")))
-            cause = summary.causes.setdefault(
-                name, Cause(0, record["path"], record.get("samples", {}).get("staging", "")))
+            status, error = record.get("staging_status"), record.get("staging_error")
+            name = str(status) if status is not None else _error_name(error and str(error))
+            sample = str(record.get("samples", {}).get("staging") or "")
+            cause = summary.causes.setdefault(name, Cause(0, record.get("path", ""), sample))
             cause.count += 1
         elif verdict == DIFF:
             for f in fields:
@@ -158,8 +160,32 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any] | None]:
             except ValueError:
                 yield None
                 continue
-            valid = isinstance(record, dict) and {"endpoint", "verdict", "fields"} <= record.keys()
-            yield record if valid else None
+            yield record if is_record(record) else None
+
+
+def is_record(record: Any) -> bool:
+    """Whether `record` has what summing up reads, of the types the proxy writes: a line
+    edited by hand or cut by a crash is skipped and counted, not a traceback."""
+    if not (isinstance(record, dict) and isinstance(record.get("endpoint"), str)
+            and record.get("verdict") in VERDICTS and isinstance(record.get("path", ""), str)):
+        return False
+    fields, secondary = record.get("fields"), record.get("secondary_fields")
+    samples = record.get("samples", {})
+    return (isinstance(fields, list)
+            and all(isinstance(f, dict) and isinstance(f.get("path"), str)
+                    and isinstance(f.get("kind"), str) for f in fields)
+            and (secondary is None
+                 or (isinstance(secondary, list) and all(isinstance(p, str) for p in secondary)))
+            and isinstance(samples, dict)
+            and isinstance(record.get("staging_status"), int | None)
+            and all(_is_seconds(record.get(f"{side}_latency"))
+                    for side in ("production", "staging")))
+
+
+def _is_seconds(value: Any) -> bool:
+    """A latency as written: a finite number of seconds, or nothing."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                             and math.isfinite(value))
 
 
 def summarise_file(path: str | Path) -> dict[str, Any]:
@@ -207,7 +233,8 @@ def render_text(summary: dict[str, Any]) -> str:
         for endpoint, f in sorted(differing, key=lambda item: -item[1]["count"]):
             lines.append(f"  {endpoint}  {f['path']} ({f['kind']}) ×{f['count']}  "
                          f"e.g. {f['production'] or '∅'} → {f['staging'] or '∅'}")
-    return "\n".join(lines) + "\n"
+    # endpoints, paths and samples are what clients sent and services answered
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _latency_pair(latency: dict[str, dict[str, float | None]], quantile: str) -> str:

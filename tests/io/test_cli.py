@@ -166,6 +166,13 @@ def test_unreadable_inputs_are_reported_and_the_rest_still_counted(
     ]
 
 
+def test_a_file_name_is_shown_escaped_in_errors(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    (tmp_path / "a\x1b]0;title\x07").mkdir()
+    code, _, err = run(capsys, "tail", str(tmp_path / "a*"), "--once")
+    assert code == 1 and "\x1b" not in err and "a\\x1b]0;title\\x07: is a directory" in err
+
+
 def test_stdin_and_no_traceback_from_a_subprocess(access_log: Path) -> None:
     result = subprocess.run([LOGTUI, "tail", "-", "--once"], input=access_log.read_bytes(),
                             capture_output=True, timeout=60, check=False)

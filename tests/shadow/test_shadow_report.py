@@ -91,6 +91,23 @@ def test_lines_that_are_not_records_are_counted_and_skipped(tmp_path: Path) -> N
     assert (summary["records"], summary["malformed"]) == (1, 3)
 
 
+def test_records_of_the_wrong_shape_are_skipped_and_text_is_shown_escaped(
+        tmp_path: Path) -> None:
+    path = tmp_path / "diffs.jsonl"
+    write(path, [("/a/1\x1b]0;title\x07", reply(1), reply(1, 502), None)])
+    good = json.loads(path.read_text())
+    damaged = [{**good, "production_latency": "nan"}, {**good, "endpoint": 5},
+               {**good, "fields": 5}, {**good, "fields": [{"path": 1}]},
+               {**good, "secondary_fields": 5}, {**good, "staging_status": "x"},
+               {**good, "verdict": "maybe"}]
+    with path.open("a") as file:
+        file.writelines(json.dumps(record) + "\n" for record in damaged)
+    summary = summarise_file(path)
+    assert (summary["records"], summary["malformed"]) == (1, len(damaged))
+    text = render_text(summary)
+    assert "\x1b" not in text and "/a/1\\x1b]0;title\\x07" in text
+
+
 def test_shadow_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "diffs.jsonl"
     write(path, [("/a/1", reply(1), reply(1, 502), None)])

@@ -1,7 +1,9 @@
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logtui.core.sanitize import printable
+from logtui.core.sanitize import json_text, printable
 
 
 def test_terminal_escapes_become_visible_text() -> None:
@@ -16,3 +18,10 @@ def test_terminal_escapes_become_visible_text() -> None:
 def test_no_control_character_survives(text: str) -> None:
     shown = printable(text)
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+
+
+def test_json_text_escapes_what_a_terminal_would_obey_and_nothing_else() -> None:
+    value = {"path": "/\u009b2J\u007f", "ua": "café \x1b[2J", "n": 1}
+    text = json_text(value)
+    assert json.loads(text) == value
+    assert text.isprintable() and "café" in text
