@@ -21,6 +21,10 @@ from logtui.ui.colors import STATUS_DEFAULTS
 COLOUR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground",
                "background", "surface", "panel", "boost")
 KEYS = {f.name for f in fields(Theme)}
+# Theme's other settings and the TOML types they take (true/false, numbers).
+NON_COLOUR_KEYS: dict[str, type | tuple[type, ...]] = {
+    "dark": bool, "luminosity_spread": (int, float), "text_alpha": (int, float)}
+KIND_NAMES = {bool: "true or false", (int, float): "a number"}
 DEFAULT_THEME = "logtui-dark"
 
 
@@ -51,11 +55,18 @@ def load_theme(path: Path) -> Theme:
         raise ThemeError(f"{path}: unknown key {sorted(unknown)[0]!r}")
     if not isinstance(data.get("name"), str) or "primary" not in data:
         raise ThemeError(f"{path}: a theme needs a 'name' and a 'primary' colour")
-    variables = {**STATUS_DEFAULTS, **data.pop("variables", {})}
+    for key, kind in NON_COLOUR_KEYS.items():
+        if key in data and not isinstance(data[key], kind):
+            raise ThemeError(f"{path}: {key} = {data[key]!r} is not {KIND_NAMES[kind]}")
+    given = data.pop("variables", {})
+    if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+        raise ThemeError(f"{path}: [variables] must be names set to text, as in "
+                         "status-5xx = \"#ff5555\"")
+    variables = {**STATUS_DEFAULTS, **given}
     for key, value in [*((k, data[k]) for k in COLOUR_KEYS if k in data), *variables.items()]:
         try:
             Color.parse(value)
-        except (ColorParseError, TypeError, ValueError):
+        except (ColorParseError, AttributeError, TypeError, ValueError):
             if key in COLOUR_KEYS or key.startswith("status-"):
                 raise ThemeError(f"{path}: {key} = {value!r} is not a colour") from None
     return Theme(**data, variables=variables)
