@@ -194,8 +194,9 @@ def run_tail(args: argparse.Namespace) -> int:
 def add_forward_arguments(parser: argparse.ArgumentParser) -> None:
     forward = parser.add_argument_group("forwarded logs (Fluentd / Fluent Bit forward protocol)")
     forward.add_argument("--listen", metavar="[HOST:]PORT",
-                         help="also accept the forward protocol on this TCP port (and UDP "
-                              "heartbeats); a bare port listens on every interface")
+                         help="accept the forward protocol on this TCP port (and UDP "
+                              "heartbeats), e.g. 24224, Fluentd's usual one; a bare port "
+                              "listens on every interface (no default)")
     forward.add_argument("--shared-key", metavar="KEY",
                          help="require the forward handshake with this shared key")
     forward.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate")
@@ -210,6 +211,15 @@ FORMATS_EPILOG = (
     "haproxy (HTTP log), w3c (IIS/CloudFront; w3c:'<#Fields list>' when the file's header is "
     "not read), or nginx:'<log_format line>' e.g. "
     "nginx:'$remote_addr [$time_local] \"$request\" $status $request_time'.")
+
+
+FILTER_EPILOG = (
+    "Filters (--filter, the '/' key): terms separated by spaces must all hold; OR between "
+    "terms, ( ) to group, -term negates. A bare word or \"quoted phrase\" searches the "
+    "line (case ignored), /regex/ too. field:value terms: status:5xx status:404 "
+    "status:>=400 method:POST path:/api/* host:example.com ip:10.0.0.0/8 latency:>0.5 "
+    "bot:google bot:* country:KR tag:nginx.* level:error field.NAME:value (any record "
+    "field). Example: --filter 'status:5xx -bot:*'.")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, once: bool) -> None:
@@ -271,7 +281,7 @@ def build_parser() -> Parser:
                     "and countries, and the log stream, with keyboard filtering (press ? in the "
                     "dashboard). --once reads what exists and prints one JSON summary; --no-ui "
                     "(or a stdout that is not a terminal) prints a JSON snapshot per --interval.",
-        epilog=FORMATS_EPILOG)
+        epilog=f"{FORMATS_EPILOG} {FILTER_EPILOG}")
     add_input_arguments(tail, once=True)
     add_view_arguments(tail, once=True)
     add_forward_arguments(tail)
@@ -296,7 +306,8 @@ def build_parser() -> Parser:
         description="Attach the dashboard (or --no-ui JSON snapshots) to one or more "
                     "'logtui serve' aggregators. Their statistics merge exactly; connections "
                     "reconnect with backoff and their state shows in the top bar. The window "
-                    "goes up to 1h.")
+                    "goes up to 1h.",
+        epilog=FILTER_EPILOG)
     connect.add_argument("endpoints", nargs="+", metavar="HOST:PORT",
                          help="aggregators' --viewers addresses")
     add_view_arguments(connect, once=False)

@@ -1,11 +1,13 @@
-"""Durations as users type them: 500ms, 30s, 5m, 1h, 1d (and 'all' for windows)."""
+"""Durations as users type them: 500ms, 30s, 5m, 1h, 1d, 2m30s (and 'all' for windows)."""
 
 from __future__ import annotations
 
 import re
 
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
+PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# a bare number (seconds), or numbers with units, largest first: 1h30m, 2m30s, 1s500ms
+DURATION = re.compile(r"^\d+(?:\.\d+)?$|^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
 
 
 class DurationError(ValueError):
@@ -13,10 +15,15 @@ class DurationError(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    match = DURATION.match(text.strip().lower())
-    if match is None or float(match.group(1)) <= 0:
-        raise DurationError(f"{text!r}: expected a duration like 30s, 5m or 1h")
-    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+    written = text.strip().lower()
+    parts = [(float(number), UNITS[unit]) for number, unit in PART.findall(written)]
+    scales = [scale for _, scale in parts]
+    if DURATION.match(written) is None or scales != sorted(set(scales), reverse=True):
+        raise DurationError(f"{text!r}: expected a duration like 30s, 5m, 1h or 2m30s")
+    seconds = sum(number * scale for number, scale in parts) if parts else float(written)
+    if seconds <= 0:
+        raise DurationError(f"{text!r}: expected a duration like 30s, 5m, 1h or 2m30s")
+    return seconds
 
 
 def parse_window(text: str) -> float | None:
