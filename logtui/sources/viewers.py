@@ -131,9 +131,12 @@ class ViewerServer:
 
             async def stop() -> None:
                 server.close()
-                for task in asyncio.all_tasks():
-                    if task is not asyncio.current_task():
-                        task.cancel()
+                this = asyncio.current_task()
+                tasks = [task for task in asyncio.all_tasks() if task is not this]
+                for task in tasks:
+                    task.cancel()
+                if tasks:   # let them unwind: a loop stopped under them leaves them pending
+                    await asyncio.wait(tasks, timeout=STARTUP_TIMEOUT / 2)
 
             asyncio.run_coroutine_threadsafe(stop(), self.loop).result(STARTUP_TIMEOUT)
         if self.thread.is_alive():
