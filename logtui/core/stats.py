@@ -29,7 +29,8 @@ ENDPOINT_CAPACITY = 100
 # A window of 'all' spans at most this many buckets, doubling their width when the
 # input's time span outgrows it, so memory stays flat however long the input.
 MAX_BUCKETS = 360
-# How far ahead of the clock a live window accepts events (senders' clocks drift).
+# How far ahead of the clock a live window keeps events (senders' clocks drift); beyond
+# that they are counted as late, so garbage times cannot fill memory with buckets.
 FUTURE_SLACK = 3600.0
 # Buckets merged into a snapshot between two shrinks of its summaries: memory stays within
 # MERGE_RUN times a bucket's, and each shrink's ranking is paid once per run.
@@ -275,9 +276,10 @@ class RollingStats:
         self.changed: set[int] = set()   # bucket keys touched since take_changed()
 
     def now(self) -> float:
-        if self.clock is not None:
-            return max(self.clock(), self.newest) if self.newest > -math.inf else self.clock()
-        return self.newest
+        """Where the window ends. Live, at the clock: an event stamped ahead of it (a
+        sender's clock runs fast) waits in its bucket until its time comes, rather than
+        moving the window forward and leaving the current traffic behind as late."""
+        return self.clock() if self.clock is not None else self.newest
 
     def add(self, frame: pl.DataFrame) -> None:
         """Fold a batch of events (every row with a time) into the window."""
