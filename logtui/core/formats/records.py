@@ -166,6 +166,15 @@ def _plan(keys: tuple[str, ...], aliases: AliasTable) -> Plan:
     return plan
 
 
+def _scalar_plan(plan: Plan, record: Mapping[str, Any]) -> Plan:
+    """`plan` without the names that hold an object in records of this shape: in nested
+    ECS, `url` is {"path": ...} and `user_agent` {"original": ...}, and the field is
+    the `url.path` or `user_agent.original` further down the list."""
+    return {field: tuple(c for c in options
+                         if c.path or not isinstance(record[c.key], Mapping))
+            for field, options in plan.items()}
+
+
 def _value(record: Mapping[str, Any], candidate: _Candidate) -> Any:
     value = record[candidate.key]
     for part in candidate.path:
@@ -342,7 +351,7 @@ def records_frame(records: Sequence[Mapping[str, Any]], aliases: AliasTable,
     parts = []
     for keys, indices in (shapes_of(records) if shapes is None else shapes).items():
         group = records if len(indices) == len(records) else [records[i] for i in indices]
-        plan = _plan(keys, aliases)
+        plan = _scalar_plan(_plan(keys, aliases), group[0])
         extras = _extras(group, plan)
         parts.append(_shape_frame(group, plan).with_columns(
             fields=extras if extras is not None else pl.lit(None, dtype=pl.String),
