@@ -242,8 +242,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, once: bool) -> None:
 def add_view_arguments(parser: argparse.ArgumentParser, *, once: bool) -> None:
     """What to look at and how to show it: for tail and connect."""
     parser.add_argument("--window", metavar="DURATION",
-                        help="rolling window, e.g. 5m, 1h, or 'all' (default: 5m"
-                             + ("; with --once: all)" if once else ")"))
+                        help="rolling window, e.g. 5m, 1h, or 'all' (default: 5m; with "
+                             "--once: all)" if once else
+                             "rolling window, up to 1h, e.g. 30s, 5m (default: 5m)")
     parser.add_argument("--bucket", default="10s", metavar="DURATION",
                         help="time-bucket size of the series (default: 10s), doubled until the "
                              "window spans at most 360 buckets")

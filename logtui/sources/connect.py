@@ -92,7 +92,11 @@ class Connection:
         client = ClientHandshake(self.shared_key, socket.gethostname())
         decoder = ReplyDecoder()
         while True:
-            data = await asyncio.wait_for(reader.read(1 << 16), CONNECT_TIMEOUT)
+            try:
+                data = await asyncio.wait_for(reader.read(1 << 16), CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise WireError(f"no handshake in {CONNECT_TIMEOUT:g}s (an aggregator without "
+                                "a shared key sends none: leave out --shared-key)") from None
             if not data:
                 raise Refused("the aggregator closed the handshake (a wrong shared key?)")
             for reply in decoder.feed(data):

@@ -225,3 +225,19 @@ def test_forwarded_shadow_comparisons_reach_viewers_apart_from_traffic(
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_key_for_an_aggregator_without_one_is_explained() -> None:
+    server = ViewerServer(Hub(), "127.0.0.1", 0)   # no shared key: it sends no HELO
+    server.start()
+    try:
+        remote = RemoteDashboard(["agg"], View())
+        stop = threading.Event()
+        thread = threading.Thread(target=connect_all, args=(
+            remote, {"agg": ("127.0.0.1", server.port)}, "unneeded", stop), daemon=True)
+        thread.start()
+        wait_for(lambda: "leave out --shared-key" in remote.replicas["agg"].state)
+        stop.set()
+        thread.join(10)
+    finally:
+        server.close()
