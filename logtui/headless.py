@@ -50,12 +50,16 @@ def run_once(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None) -
             paths = expand(pattern)
             if not paths:
                 failures.append(f"{pattern}: no files match")
+                sources.append(describe(options.pipeline.source(pattern), truncated=0,
+                                        state="no files match"))
             for path in paths:
                 source = options.pipeline.source(path)
                 try:
                     truncated = _read_existing(path, source, options, reader, stdin)
                 except OSError as error:
-                    failures.append(f"{path}: {(error.strerror or str(error)).lower()}")
+                    reason = (error.strerror or str(error)).lower()
+                    failures.append(f"{path}: {reason}")
+                    sources.append(describe(source, truncated=0, state=f"error: {reason}"))
                     continue
                 sources.append(describe(source, truncated=truncated))
     finally:

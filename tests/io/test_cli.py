@@ -158,7 +158,10 @@ def test_unreadable_inputs_are_reported_and_the_rest_still_counted(
     code, out, err = run(capsys, "tail", str(access_log), str(tmp_path / "missing.log"),
                          str(tmp_path), str(tmp_path / "none-*.log"), "--once", *last)
     assert code == 1
-    assert json.loads(out)["total"] == (5 if last else 6)
+    summary = json.loads(out)
+    assert summary["total"] == (5 if last else 6)
+    assert [source.get("state") for source in summary["sources"]] == [
+        None, "error: no such file or directory", "error: is a directory", "no files match"]
     assert err.splitlines() == [
         f"logtui: {tmp_path / 'missing.log'}: no such file or directory",
         f"logtui: {tmp_path}: is a directory",
