@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -163,37 +163,29 @@ def test_a_slow_viewer_loses_lines_not_ingestion_and_says_how_many() -> None:
         server.close()
 
 
+def connect_until(port: int, shared_key: str | None, reached: Callable[[str], bool]) -> None:
+    """Attach one viewer with `shared_key` and wait until its connection state is `reached`."""
+    remote = RemoteDashboard(["agg"], View())
+    stop = threading.Event()
+    thread = threading.Thread(target=connect_all, args=(
+        remote, {"agg": ("127.0.0.1", port)}, shared_key, stop), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: reached(remote.replicas["agg"].state))
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 def test_a_wrong_or_missing_shared_key_is_refused() -> None:
-    hub = Hub()
-    server = ViewerServer(hub, "127.0.0.1", 0, shared_key="right")
+    server = ViewerServer(Hub(), "127.0.0.1", 0, shared_key="right")
     server.start()
     try:
-        remote = RemoteDashboard(["agg"], View())
-        stop = threading.Event()
-        thread = threading.Thread(target=connect_all, args=(
-            remote, {"agg": ("127.0.0.1", server.port)}, "wrong", stop), daemon=True)
-        thread.start()
-        wait_for(lambda: remote.replicas["agg"].state.startswith("retrying")
-                 and "refused" in remote.replicas["agg"].state)
+        connect_until(server.port, "wrong",
+                      lambda state: state.startswith("retrying") and "refused" in state)
         assert server.refused >= 1 and server.connected == 0
-        stop.set()
-        thread.join(10)
-        keyless = RemoteDashboard(["agg"], View())
-        stop = threading.Event()
-        thread = threading.Thread(target=connect_all, args=(
-            keyless, {"agg": ("127.0.0.1", server.port)}, None, stop), daemon=True)
-        thread.start()
-        wait_for(lambda: "requires a shared key" in keyless.replicas["agg"].state)
-        stop.set()
-        thread.join(10)
-        good = RemoteDashboard(["agg"], View())
-        stop = threading.Event()
-        thread = threading.Thread(target=connect_all, args=(
-            good, {"agg": ("127.0.0.1", server.port)}, "right", stop), daemon=True)
-        thread.start()
-        wait_for(lambda: good.replicas["agg"].state == "connected")
-        stop.set()
-        thread.join(10)
+        connect_until(server.port, None, lambda state: "requires a shared key" in state)
+        connect_until(server.port, "right", lambda state: state == "connected")
     finally:
         server.close()
 
@@ -231,13 +223,6 @@ def test_a_key_for_an_aggregator_without_one_is_explained() -> None:
     server = ViewerServer(Hub(), "127.0.0.1", 0)   # no shared key: it sends no HELO
     server.start()
     try:
-        remote = RemoteDashboard(["agg"], View())
-        stop = threading.Event()
-        thread = threading.Thread(target=connect_all, args=(
-            remote, {"agg": ("127.0.0.1", server.port)}, "unneeded", stop), daemon=True)
-        thread.start()
-        wait_for(lambda: "leave out --shared-key" in remote.replicas["agg"].state)
-        stop.set()
-        thread.join(10)
+        connect_until(server.port, "unneeded", lambda state: "leave out --shared-key" in state)
     finally:
         server.close()
