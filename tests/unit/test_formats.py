@@ -117,9 +117,11 @@ def test_nested_ecs_objects_give_their_fields_not_their_text() -> None:
     [row] = parse("json", json.dumps({
         "@timestamp": "2024-05-01T10:00:00Z", "url": {"path": "/ecs", "domain": "x.example"},
         "user_agent": {"original": "Mozilla/5.0 x"}, "source": {"ip": "1.2.3.4"},
-        "http": {"request": {"method": "GET"}, "response": {"status_code": 200}}}))
+        "http": {"request": {"method": "GET"}, "response": {"status_code": 200}},
+        "event": {"duration": 250_000_000}}))   # ECS durations are nanoseconds
     assert (row["path"], row["ua"], row["ip"], row["method"], row["status"], row["host"]) == (
         "/ecs", "Mozilla/5.0 x", "1.2.3.4", "GET", 200, "x.example")
+    assert row["latency"] == 0.25
 
 
 def test_caddy_nested_request() -> None:

@@ -25,6 +25,8 @@ UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 
 # Suffixes that scale a duration field to seconds, tried after the bare name.
 DURATION_SUFFIXES = (("_ms", 1e-3), ("ms", 1e-3), ("_us", 1e-6), ("_micros", 1e-6),
                      ("_microsec", 1e-6), ("_ns", 1e-9), ("_s", 1.0), ("_sec", 1.0))
+# Durations whose unit is in their definition rather than their name (ECS: nanoseconds).
+DURATION_UNITS = {"event.duration": 1e-9}
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ JSON_ALIASES = AliasTable(
     bytes=("bytes", "body_bytes_sent", "bytes_sent", "size", "body_bytes", "response_size",
            "resp_size", "edgeresponsebytes", "http.response.body.bytes"),
     latency=("request_time", "duration", "latency", "elapsed", "response_time", "took",
-             "originresponseduration", "upstream_response_time"),
+             "originresponseduration", "upstream_response_time", "event.duration"),
     ua=("user_agent", "http_user_agent", "ua", "useragent", "agent",
         "clientrequestuseragent", "request.headers.user-agent", "user_agent.original"),
     referer=("referer", "referrer", "http_referer", "clientrequestreferer",
@@ -150,7 +152,8 @@ def _plan(keys: tuple[str, ...], aliases: AliasTable) -> Plan:
         suffixes = (("", 1.0), *DURATION_SUFFIXES) if field == "latency" else (("", 1.0),)
         candidates = []
         for name in getattr(aliases, field):
-            for suffix, scale in suffixes:
+            unit = DURATION_UNITS.get(name)
+            for suffix, scale in suffixes if unit is None else (("", unit),):
                 variant = name + suffix
                 first, _, rest = variant.partition(".")
                 if first in lower:
