@@ -43,13 +43,11 @@ def run_once(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None) -
     and makes the exit status 1, but everything readable is still counted and printed."""
     stats = RollingStats(options.window, options.bucket)
     reader = BatchReader(stats)
-    failures: list[str] = []
     sources: list[dict[str, Any]] = []
     try:
         for pattern in options.paths:
             paths = expand(pattern)
             if not paths:
-                failures.append(f"{pattern}: no files match")
                 sources.append(describe(options.pipeline.source(pattern), truncated=0,
                                         state="no files match"))
             for path in paths:
@@ -58,16 +56,17 @@ def run_once(options: TailOptions, out: TextIO, stdin: BinaryIO | None = None) -
                     truncated = _read_existing(path, source, options, reader, stdin)
                 except OSError as error:
                     reason = (error.strerror or str(error)).lower()
-                    failures.append(f"{path}: {reason}")
                     sources.append(describe(source, truncated=0, state=f"error: {reason}"))
                     continue
                 sources.append(describe(source, truncated=truncated))
     finally:
         reader.close()
     emit({**stats.snapshot(options.top), "sources": sources}, out)
-    for failure in failures:
-        print(f"logtui: {printable(failure)}", file=sys.stderr)   # names come from globs
-    return 1 if failures else 0
+    failed = [source for source in sources if "state" in source]   # only failures have one
+    for source in failed:   # names come from globs: escaped
+        reason = source["state"].removeprefix("error: ")
+        print(f"logtui: {printable(source['tag'])}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _read_existing(path: str, source: Source, options: TailOptions, reader: BatchReader,

@@ -91,12 +91,18 @@ def _pattern_regex(pattern: str) -> str:
         return re.escape("header:") + re.escape(name).replace(r"\*", ".*")
     if pattern in ("status", "body"):
         return re.escape(pattern)
-    if not pattern.startswith("$"):
-        pattern = "$" + ("" if pattern.startswith("[") else ".") + pattern
-    regex = re.escape(pattern)
+    regex = re.escape(_rooted(pattern))
     regex = regex.replace(r"\.\*\*", r"(?:\.[^.\[]+|\[[^\]]*\])*")
     regex = regex.replace(r"\[\*\]", r"\[\d+\]")
     return regex.replace(r"\*", r"[^.\[]*")
+
+
+def _rooted(pattern: str) -> str:
+    """A JSON path pattern from the document's root: 'meta.id' and 'items[*]' are
+    '$.meta.id' and '$items[*]'."""
+    if pattern.startswith("$"):
+        return pattern
+    return "$" + ("" if pattern.startswith("[") else ".") + pattern
 
 
 # What a JSON path pattern may hold after its '$': .key, .* and .** steps, [N], [*] and
@@ -111,8 +117,8 @@ def check_pattern(pattern: str) -> None:
         valid = bool(text[len("header:"):].strip())
     elif text in ("status", "body"):
         valid = True
-    else:   # 'meta.id' and 'items[*]' are read from the document's root, as '$.meta.id'
-        steps = text.removeprefix("$") if text.startswith(("$", "[")) else "." + text
+    else:
+        steps = _rooted(text).removeprefix("$")
         valid = bool(steps) and _PATH_PATTERN.fullmatch(steps) is not None
     if not valid:
         raise ValueError("expected a JSON path like $.meta.id, items[*].ts, or header:NAME")

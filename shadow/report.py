@@ -121,8 +121,8 @@ class Summariser:
             if (latency := record.get(f"{side}_latency")) is not None:
                 getattr(summary, side).add(latency)
         if verdict == REGRESSION:
-            status, error = record.get("staging_status"), record.get("staging_error")
-            name = str(status) if status is not None else _error_name(error and str(error))
+            status = record.get("staging_status")
+            name = str(status) if status is not None else _error_name(record.get("staging_error"))
             sample = str(record.get("samples", {}).get("staging") or "")
             cause = summary.causes.setdefault(name, Cause(0, record.get("path", ""), sample))
             cause.count += 1
@@ -178,6 +178,7 @@ def is_record(record: Any) -> bool:
                  or (isinstance(secondary, list) and all(isinstance(p, str) for p in secondary)))
             and isinstance(samples, dict)
             and isinstance(record.get("staging_status"), int | None)
+            and isinstance(record.get("staging_error"), str | None)
             and all(_is_seconds(record.get(f"{side}_latency"))
                     for side in ("production", "staging")))
 

@@ -18,9 +18,9 @@ def parse_duration(text: str) -> float:
     written = text.strip().lower()
     parts = [(float(number), UNITS[unit]) for number, unit in PART.findall(written)]
     scales = [scale for _, scale in parts]
-    if DURATION.match(written) is None or scales != sorted(set(scales), reverse=True):
-        raise DurationError(f"{text!r}: expected a duration like 30s, 5m, 1h or 2m30s")
-    seconds = sum(number * scale for number, scale in parts) if parts else float(written)
+    seconds = 0.0   # stays 0 for anything that is no duration
+    if DURATION.match(written) is not None and scales == sorted(set(scales), reverse=True):
+        seconds = sum(number * scale for number, scale in parts) if parts else float(written)
     if seconds <= 0:
         raise DurationError(f"{text!r}: expected a duration like 30s, 5m, 1h or 2m30s")
     return seconds

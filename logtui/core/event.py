@@ -55,13 +55,17 @@ def text_of() -> pl.Expr:
 LATEST_TIME = float(2**32)
 
 
+def usable_time(time: pl.Expr) -> pl.Expr:
+    """A time with garbage (NaN, infinities, before 1970 or after 2106) as null, as a '-'
+    would be: a line may say anything, and one such value must not stop the rest from
+    being counted. A time left null is the neighbour's (fill_times)."""
+    return pl.when(time.is_finite() & (time >= 0) & (time < LATEST_TIME)).then(time)
+
+
 def usable_numbers() -> list[pl.Expr]:
-    """`time` and `latency` with garbage (NaN, infinities, a time before 1970 or after
-    2106) as null, as a '-' would be: a line may say anything, and one such value must not
-    stop the rest from being counted. A time left null is the neighbour's (fill_times)."""
-    time, latency = pl.col("time"), pl.col("latency")
-    return [pl.when(time.is_finite() & (time >= 0) & (time < LATEST_TIME)).then(time)
-            .alias("time"),
+    """`time` and `latency` with garbage as null (usable_time; a latency must be finite)."""
+    latency = pl.col("latency")
+    return [usable_time(pl.col("time")).alias("time"),
             pl.when(latency.is_finite()).then(latency).alias("latency")]
 
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from logtui.core.endpoints import with_endpoints
 from logtui.core.enrich import Enricher
-from logtui.core.event import conform, usable_numbers
+from logtui.core.event import conform, usable_numbers, usable_time
 from logtui.core.filters import Filter
 from logtui.core.formats import AutoFormat, LineFormat, get_format
 from logtui.core.formats.records import JSON_ALIASES, plain, records_frame, shapes_of
@@ -133,9 +133,9 @@ class Source:
     def _timed(self, frame: pl.DataFrame, times: Sequence[float]) -> pl.DataFrame:
         """The record's own time if usable, else the sender's if usable, else a
         neighbour's."""
-        frame = (frame.lazy().with_columns(usable_numbers())
-                 .with_columns(pl.col("time").fill_null(pl.Series(times, dtype=pl.Float64)))
-                 .with_columns(usable_numbers()))
+        sent = usable_time(pl.lit(pl.Series(times, dtype=pl.Float64)))
+        frame = frame.lazy().with_columns(usable_numbers()).with_columns(
+            pl.col("time").fill_null(sent))
         known = self.last_time if self.last_time > -math.inf else 0.0
         return fill_times(frame, known).collect(engine="in-memory")
 

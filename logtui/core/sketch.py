@@ -9,7 +9,9 @@ the spread of the values (about 460 bins per decade at a = 0.5%), never on their
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 import polars as pl
@@ -84,27 +86,21 @@ class LatencySketch:
             return None
         rank = q * (self.count - 1)
         below = math.floor(rank)
-        low, high = self._at(below, min(below + 1, self.count - 1))
-        return low + (rank - below) * (high - low)
+        indices = sorted(self.bins)
+        # seen[k]: how many values lie below the k-th bin (the zeros, then bins 0..k-1)
+        seen = list(accumulate((self.bins[index] for index in indices), initial=self.zeros))
 
-    def _at(self, first: int, second: int) -> tuple[float, float]:
-        """The values at two 0-based ranks in sorted order (first <= second), each within
-        the relative accuracy, in one walk over the bins."""
-        found: list[float] = []
-        seen = self.zeros
-        ranks = [first, second]
-        while ranks and seen > ranks[0]:
-            found.append(0.0)
-            ranks.pop(0)
-        for index in sorted(self.bins) if ranks else ():
-            seen += self.bins[index]
-            while ranks and seen > ranks[0]:
-                found.append(min(max(bin_value(index), self.low), self.high))
-                ranks.pop(0)
-            if not ranks:
-                break
-        found += [self.high] * len(ranks)
-        return found[0], found[1]
+        def value_at(position: int) -> float:
+            """The value at a 0-based rank in sorted order, within the relative accuracy."""
+            bin_number = bisect_right(seen, position)
+            if bin_number == 0:
+                return 0.0
+            if bin_number > len(indices):
+                return self.high
+            return min(max(bin_value(indices[bin_number - 1]), self.low), self.high)
+
+        low = value_at(below)
+        return low + (rank - below) * (value_at(min(below + 1, self.count - 1)) - low)
 
     def summary(self) -> dict[str, float | int | None]:
         if not self.count:

@@ -290,8 +290,8 @@ class RollingStats:
         """Merge buckets folded elsewhere (a worker thread, another aggregator)."""
         buckets = list(buckets)
         if self.clock is not None:
-            # A live window ends now, or at a skewed sender's slightly later time; one event
-            # far ahead of the clock would otherwise push every other out of the window.
+            # events a little ahead of the clock wait in their buckets for their time;
+            # garbage far ahead must not pile up buckets that no window reaches for years
             ahead = self.clock() + FUTURE_SLACK
             self.late += sum(bucket.total for bucket in buckets if bucket.start > ahead)
             buckets = [bucket for bucket in buckets if bucket.start <= ahead]

@@ -99,7 +99,7 @@ def test_records_of_the_wrong_shape_are_skipped_and_text_is_shown_escaped(
     damaged = [{**good, "production_latency": "nan"}, {**good, "endpoint": 5},
                {**good, "fields": 5}, {**good, "fields": [{"path": 1}]},
                {**good, "secondary_fields": 5}, {**good, "staging_status": "x"},
-               {**good, "verdict": "maybe"}]
+               {**good, "verdict": "maybe"}, {**good, "staging_error": 5}]
     with path.open("a") as file:
         file.writelines(json.dumps(record) + "\n" for record in damaged)
     summary = summarise_file(path)
